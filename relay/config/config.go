@@ -1,0 +1,221 @@
+// Package config loads, expands and validates ccrelay's configuration.
+//
+// A configuration comes from a YAML or a TOML file (chosen by extension) in the schema of the
+// product's provider documentation, or, when there is no file, from the environment (FromEnv).
+// Decoding is strict: an unknown key is an error that names the file, the line and the closest
+// known key.
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Default values used when a key is absent.
+const (
+	DefaultListen       = "127.0.0.1:8787"
+	DefaultMaxBodyBytes = 32 << 20
+
+	DefaultDialTimeout           = 10 * time.Second
+	DefaultTLSHandshakeTimeout   = 10 * time.Second
+	DefaultResponseHeaderTimeout = 120 * time.Second
+	DefaultStreamIdleTimeout     = 300 * time.Second
+)
+
+// Provider types known to the relay.
+const (
+	TypeAnthropic = "anthropic"
+	TypeZAI       = "zai"
+	TypeMiniMax   = "minimax"
+	TypeOllama    = "ollama"
+	TypeBedrock   = "bedrock"
+	TypeAzure     = "azure"
+	TypeVertex    = "vertex"
+)
+
+// Types lists every provider type in documentation order.
+var Types = []string{TypeAnthropic, TypeZAI, TypeMiniMax, TypeOllama, TypeBedrock, TypeAzure, TypeVertex}
+
+// DefaultBaseURL returns the documented base URL of a provider type, or "" when the URL is
+// derived from other keys (bedrock, azure, vertex).
+func DefaultBaseURL(typ string) string {
+	switch typ {
+	case TypeAnthropic:
+		return "https://api.anthropic.com"
+	case TypeZAI:
+		return "https://api.z.ai/api/anthropic"
+	case TypeMiniMax:
+		return "https://api.minimax.io/anthropic"
+	case TypeOllama:
+		return "http://localhost:11434"
+	}
+	return ""
+}
+
+// Config is the whole configuration.
+type Config struct {
+	Server    Server     `yaml:"server" toml:"server"`
+	Providers []Provider `yaml:"providers" toml:"providers"`
+	Routing   Routing    `yaml:"routing" toml:"routing"`
+
+	// Source is the file the configuration came from, or "" when it was built from the environment.
+	Source string `yaml:"-" toml:"-"`
+	// Warnings are non-fatal findings of loading (for example a misplaced key that was accepted).
+	Warnings []string `yaml:"-" toml:"-"`
+}
+
+// Server configures the listening side.
+type Server struct {
+	Listen       string   `yaml:"listen" toml:"listen"`
+	Auth         Auth     `yaml:"auth" toml:"auth"`
+	Timeouts     Timeouts `yaml:"timeouts" toml:"timeouts"`
+	MaxBodyBytes int64    `yaml:"max_body_bytes" toml:"max_body_bytes"`
+	LogLevel     string   `yaml:"log_level" toml:"log_level"`
+}
+
+// Auth configures how clients authenticate to the relay.
+type Auth struct {
+	// APIKey, when set, must be sent by clients as x-api-key or Authorization: Bearer.
+	// It is never forwarded upstream.
+	APIKey string `yaml:"api_key" toml:"api_key"`
+	// AllowSubscription passes a client's Authorization: Bearer token (a Claude subscription
+	// token) through to providers of type anthropic, and only to them.
+	AllowSubscription bool `yaml:"allow_subscription" toml:"allow_subscription"`
+}
+
+// Timeouts bound each phase of an upstream exchange. A zero value means the default.
+// There is deliberately no whole-response timeout: it would cut long streams.
+type Timeouts struct {
+	Dial           Duration `yaml:"dial" toml:"dial"`
+	TLSHandshake   Duration `yaml:"tls_handshake" toml:"tls_handshake"`
+	ResponseHeader Duration `yaml:"response_header" toml:"response_header"`
+	StreamIdle     Duration `yaml:"stream_idle" toml:"stream_idle"`
+}
+
+// Provider is one configured upstream.
+type Provider struct {
+	Name    string `yaml:"name" toml:"name"`
+	Type    string `yaml:"type" toml:"type"`
+	Enabled *bool  `yaml:"enabled" toml:"enabled"`
+	BaseURL string `yaml:"base_url" toml:"base_url"`
+
+	Keys         []Key             `yaml:"keys" toml:"keys"`
+	ModelMapping map[string]string `yaml:"model_mapping" toml:"model_mapping"`
+	Models       []string          `yaml:"models" toml:"models"`
+
+	// Priority orders providers in failover; nil means the highest priority of its keys.
+	Priority *int `yaml:"priority" toml:"priority"`
+	// Weight is used by weighted strategies; 0 means 1.
+	Weight int `yaml:"weight" toml:"weight"`
+
+	// Features overrides cells of the feature matrix for this provider: feature name → action.
+	Features map[string]string `yaml:"features" toml:"features"`
+
+	// bedrock
+	AWSRegion          string `yaml:"aws_region" toml:"aws_region"`
+	AWSAccessKeyID     string `yaml:"aws_access_key_id" toml:"aws_access_key_id"`
+	AWSSecretAccessKey string `yaml:"aws_secret_access_key" toml:"aws_secret_access_key"`
+	AWSSessionToken    string `yaml:"aws_session_token" toml:"aws_session_token"`
+	AWSProfile         string `yaml:"aws_profile" toml:"aws_profile"`
+	AWSBearerToken     string `yaml:"aws_bearer_token" toml:"aws_bearer_token"`
+
+	// azure
+	AzureResourceName string `yaml:"azure_resource_name" toml:"azure_resource_name"`
+	AzureAPIVersion   string `yaml:"azure_api_version" toml:"azure_api_version"`
+	AzureAuth         string `yaml:"azure_auth" toml:"azure_auth"` // "api_key" (default) or "entra"
+	AzureTokenCommand string `yaml:"azure_token_command" toml:"azure_token_command"`
+
+	// vertex
+	GCPProjectID string `yaml:"gcp_project_id" toml:"gcp_project_id"`
+	GCPRegion    string `yaml:"gcp_region" toml:"gcp_region"`
+}
+
+// IsEnabled reports whether the provider takes traffic; an absent enabled key means true.
+func (p *Provider) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
+
+// EffectivePriority is the provider's priority, or the highest of its keys' when unset.
+func (p *Provider) EffectivePriority() int {
+	if p.Priority != nil {
+		return *p.Priority
+	}
+	best := 0
+	for i, k := range p.Keys {
+		if i == 0 || k.Priority > best {
+			best = k.Priority
+		}
+	}
+	return best
+}
+
+// Key is one upstream credential of a provider's pool.
+type Key struct {
+	Key      string `yaml:"key" toml:"key"`
+	RPMLimit int    `yaml:"rpm_limit" toml:"rpm_limit"`
+	TPMLimit int    `yaml:"tpm_limit" toml:"tpm_limit"`
+	Priority int    `yaml:"priority" toml:"priority"`
+	Weight   int    `yaml:"weight" toml:"weight"`
+}
+
+// Routing configures how a request chooses among providers.
+type Routing struct {
+	// Strategy is failover (default), round_robin, weighted_round_robin, shuffle, least_loaded
+	// or model_based.
+	Strategy string `yaml:"strategy" toml:"strategy"`
+	// KeyStrategy picks a key within one priority of a provider's pool: round_robin (default),
+	// least_loaded, random or weighted.
+	KeyStrategy string `yaml:"key_strategy" toml:"key_strategy"`
+	// MaxAttempts bounds the upstream attempts of one request; 0 means one per key and provider.
+	MaxAttempts int `yaml:"max_attempts" toml:"max_attempts"`
+	// FailoverTimeout bounds the time spent failing over before the first byte; 0 means no bound.
+	FailoverTimeout Duration `yaml:"failover_timeout" toml:"failover_timeout"`
+	// MaxWait bounds how long a request may wait for a rate-limited key; 0 means never wait.
+	MaxWait Duration `yaml:"max_wait" toml:"max_wait"`
+	// Debug adds the reasons of failed attempts to the x-ccrelay-attempts header.
+	Debug bool `yaml:"debug" toml:"debug"`
+	// ModelBased maps a model-name prefix to an ordered list of provider names (model_based).
+	ModelBased map[string][]string `yaml:"model_based" toml:"model_based"`
+	// DefaultProvider serves models that match no model_based prefix.
+	DefaultProvider string `yaml:"default_provider" toml:"default_provider"`
+	// CircuitBreaker configures the per-provider breaker.
+	CircuitBreaker CircuitBreaker `yaml:"circuit_breaker" toml:"circuit_breaker"`
+	// CountTokens says what to do with count_tokens on a provider without it: estimate
+	// (default), refuse, or provider:NAME.
+	CountTokens string `yaml:"count_tokens" toml:"count_tokens"`
+}
+
+// CircuitBreaker configures when a provider is taken out of rotation.
+type CircuitBreaker struct {
+	// FailureThreshold is the number of consecutive failures that opens the circuit; 0 means 5.
+	FailureThreshold int `yaml:"failure_threshold" toml:"failure_threshold"`
+	// Cooldown is how long an open circuit waits before letting one probe through; 0 means 30s.
+	Cooldown Duration `yaml:"cooldown" toml:"cooldown"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s", "2m").
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Or returns d, or def when d is zero.
+func (d Duration) Or(def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return time.Duration(d)
+}
+
+// String formats the duration like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// ParseDuration parses a Go duration string into a Duration.
+func ParseDuration(s string) (Duration, error) {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("want a duration such as \"30s\" or \"2m\", got %q", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("want a positive duration, got %q", s)
+	}
+	return Duration(v), nil
+}

@@ -1,0 +1,156 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/tidwall/gjson"
+)
+
+// anthropicCompatible serves the provider types that speak the Anthropic Messages API as is:
+// anthropic, zai, minimax, ollama and azure. They differ only in base URL and auth header.
+type anthropicCompatible struct {
+	base *url.URL
+}
+
+// authHeader says how a provider type takes its key.
+type authHeader int
+
+const (
+	authXAPIKey authHeader = iota // x-api-key: KEY
+	authBearer                    // Authorization: Bearer KEY
+)
+
+type keyAuth struct {
+	typ  string
+	mode authHeader
+}
+
+func newAnthropicCompatible(_ context.Context, p *Provider, cfg config.Provider, _ Env) error {
+	raw := cfg.BaseURL
+	if raw == "" && cfg.Type == config.TypeAzure {
+		if cfg.AzureResourceName == "" {
+			return fmt.Errorf("azure needs azure_resource_name (or base_url)")
+		}
+		raw = "https://" + cfg.AzureResourceName + ".services.ai.azure.com/anthropic"
+	}
+	if raw == "" {
+		raw = config.DefaultBaseURL(cfg.Type)
+	}
+	u, err := parseBaseURL(raw)
+	if err != nil {
+		return err
+	}
+	p.Adapter = &anthropicCompatible{base: u}
+	mode := authXAPIKey
+	if cfg.Type == config.TypeMiniMax {
+		mode = authBearer
+	}
+	p.Auth = &keyAuth{typ: cfg.Type, mode: mode}
+	p.Address = u.Scheme + "://" + u.Host
+	return nil
+}
+
+// parseBaseURL checks a base_url and trims its trailing slash.
+func parseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("base_url %q: want an absolute http or https URL", raw)
+	}
+	return u, nil
+}
+
+// Request implements Adapter.
+func (a *anthropicCompatible) Request(ctx context.Context, c *Call) (*http.Request, []byte, error) {
+	path := "/v1/messages"
+	if c.Op == OpCountTokens {
+		path = "/v1/messages/count_tokens"
+	}
+	u := *a.base
+	u.Path = a.base.Path + path
+	u.RawPath = ""
+	req, err := newPost(ctx, u.String(), c.Header, c.Body)
+	return req, c.Body, err
+}
+
+// Response implements Adapter: bodies are already in Anthropic form, except non-JSON error
+// bodies (Ollama answers unknown routes with text/plain), which are wrapped so the client always
+// sees the Anthropic shape and the upstream text.
+func (a *anthropicCompatible) Response(_ *Call, resp *http.Response) (*http.Response, error) {
+	if resp.StatusCode < 400 {
+		return resp, nil
+	}
+	return wrapForeignError(resp, func(body []byte) (int, string, string) {
+		msg := strings.TrimSpace(string(body))
+		if msg == "" {
+			msg = http.StatusText(resp.StatusCode)
+		}
+		return resp.StatusCode, apierr.TypeForStatus(resp.StatusCode), "upstream: " + msg
+	})
+}
+
+// maxErrorBody caps how much of an upstream error body is read.
+const maxErrorBody = 1 << 20
+
+// wrapForeignError reads an error body and, unless it is already Anthropic-shaped, replaces it
+// with the Anthropic envelope that convert derives from it.
+func wrapForeignError(resp *http.Response, convert func(body []byte) (status int, typ, msg string)) (*http.Response, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read upstream error body: %w", err)
+	}
+	if !apierr.IsAnthropicShaped(body) {
+		status, typ, msg := convert(body)
+		resp.StatusCode = status
+		resp.Status = fmt.Sprintf("%d %s", status, http.StatusText(status))
+		body = apierr.Body(typ, msg, gjson.GetBytes(body, "request_id").String())
+		resp.Header.Set("Content-Type", "application/json")
+		resp.Header.Del("Content-Encoding")
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", fmt.Sprint(len(body)))
+	return resp, nil
+}
+
+// newPost builds a POST with a body that ends exactly at its Content-Length, so the transport
+// never reads past it (golang/go#40747), and that can be replayed (GetBody) for retries.
+func newPost(ctx context.Context, url string, h http.Header, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if h != nil {
+		req.Header = h.Clone()
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = int64(len(body))
+	return req, nil
+}
+
+// Authenticate implements Authenticator.
+func (k *keyAuth) Authenticate(_ context.Context, req *http.Request, _ []byte, c *Call) error {
+	req.Header.Del("X-Api-Key")
+	req.Header.Del("Authorization")
+	if c.Bearer != "" && k.typ == config.TypeAnthropic {
+		req.Header.Set("Authorization", "Bearer "+c.Bearer)
+		return nil
+	}
+	if c.Key == "" {
+		return nil
+	}
+	if k.mode == authBearer {
+		req.Header.Set("Authorization", "Bearer "+c.Key)
+	} else {
+		req.Header.Set("X-Api-Key", c.Key)
+	}
+	return nil
+}
