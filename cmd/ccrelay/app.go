@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/ccrelay/ccrelay/relay"
+	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; otherwise the module
+// version from the build info is used.
+var version = ""
+
+// exitError carries an exit status through urfave/cli.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+// run is the whole command: a function of its context, arguments and output streams, so tests
+// call it in process. It returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	if err := app.RunContext(ctx, args); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil && ee.err.Error() != "" {
+				fmt.Fprintln(stderr, "ccrelay:", ee.err)
+			}
+			return ee.code
+		}
+		fmt.Fprintln(stderr, "ccrelay:", err)
+		return 1
+	}
+	return 0
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "ccrelay",
+		Usage:     "serve the Anthropic Messages API in front of Anthropic, Z.AI, MiniMax, Ollama, Bedrock, Azure and Vertex",
+		UsageText: "ccrelay serve [--config FILE] [--listen ADDR]\nccrelay config validate [FILE]\nccrelay version",
+		Description: "Point Claude Code at the relay with ANTHROPIC_BASE_URL=http://127.0.0.1:8787.\n" +
+			"Without a configuration file, serve uses ANTHROPIC_API_KEY, ZAI_API_KEY, MINIMAX_API_KEY and a local Ollama.",
+		Writer:                 stdout,
+		ErrWriter:              stderr,
+		HideVersion:            true,
+		UseShortOptionHandling: true,
+		ExitErrHandler:         func(*cli.Context, error) {}, // run() reports errors itself
+		Commands: []*cli.Command{
+			serveCommand(stdout, stderr),
+			configCommand(stdout, stderr),
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(*cli.Context) error {
+					fmt.Fprintln(stdout, "ccrelay", buildVersion())
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+var configFlag = &cli.StringFlag{
+	Name:    "config",
+	Aliases: []string{"c"},
+	Usage: "configuration `FILE` (.yaml, .yml or .toml). Without it: $CCRELAY_CONFIG, ./ccrelay.{yaml,yml,toml}, " +
+		"$XDG_CONFIG_HOME/ccrelay/config.{yaml,toml}, else a default built from the environment",
+}
+
+func serveCommand(stdout, stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "serve the Anthropic Messages API and relay requests to the configured providers",
+		Description: "Serves POST /v1/messages (streaming or not), POST /v1/messages/count_tokens, GET /v1/models,\n" +
+			"GET /v1/providers and GET /health. Then run Claude Code with\n" +
+			"  ANTHROPIC_BASE_URL=http://127.0.0.1:8787 claude",
+		Flags: []cli.Flag{
+			configFlag,
+			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: "listen on `ADDR` (host:port), overriding server.listen (default " + config.DefaultListen + ")"},
+			&cli.StringFlag{Name: "log-level", Usage: "log `LEVEL`: debug, info, warn or error (default info)"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfig(c.String("config"), stdout)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			if l := c.String("listen"); l != "" {
+				cfg.Server.Listen = l
+			}
+			if l := c.String("log-level"); l != "" {
+				cfg.Server.LogLevel = l
+			}
+			return serve(c.Context, cfg, stdout, stderr)
+		},
+	}
+}
+
+// loadConfig finds and loads the configuration, or builds the default from the environment,
+// and prints what it will serve.
+func loadConfig(flag string, stdout io.Writer) (*config.Config, error) {
+	path, err := config.Find(flag, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	var cfg *config.Config
+	if path == "" {
+		cfg = config.FromEnv(os.LookupEnv)
+		fmt.Fprintln(stdout, "ccrelay: no configuration file found; using providers from the environment")
+	} else {
+		if cfg, err = config.Load(path); err != nil {
+			return nil, err
+		}
+		fmt.Fprintln(stdout, "ccrelay: configuration", path)
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stdout, "ccrelay: warning:", w)
+	}
+	for _, line := range cfg.Summary() {
+		fmt.Fprintln(stdout, "  ", line)
+	}
+	return cfg, nil
+}
+
+func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+	level := slog.LevelInfo
+	if cfg.Server.LogLevel != "" {
+		if err := level.UnmarshalText([]byte(cfg.Server.LogLevel)); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("log level %q: want debug, info, warn or error", cfg.Server.LogLevel)}
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	h, err := relay.New(ctx, relay.Options{Config: cfg, Logger: logger})
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	addr := cfg.Server.Listen
+	if addr == "" {
+		addr = config.DefaultListen
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("listen: %w", err)}
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		// No WriteTimeout: it would cut long streams. Idle streams are ended by the relay.
+	}
+	fmt.Fprintf(stdout, "ccrelay: listening on http://%s (point Claude Code at it: ANTHROPIC_BASE_URL=http://%s)\n", ln.Addr(), ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return &exitError{code: 1, err: err}
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stdout, "ccrelay: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+func configCommand(stdout, stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:  "config",
+		Usage: "work with configuration files",
+		Subcommands: []*cli.Command{{
+			Name:      "validate",
+			Usage:     "load a configuration file and report every problem with its line and key path",
+			ArgsUsage: "[FILE]",
+			Description: "Without FILE, validates the file serve would use ($CCRELAY_CONFIG, ./ccrelay.{yaml,yml,toml},\n" +
+				"$XDG_CONFIG_HOME/ccrelay/config.{yaml,toml}). Exit status 0 when valid, 1 when not.",
+			Action: func(c *cli.Context) error {
+				path, err := config.Find(c.Args().First(), os.LookupEnv)
+				if err != nil {
+					return &exitError{code: 1, err: err}
+				}
+				if path == "" {
+					return &exitError{code: 1, err: errors.New("no configuration file found (looked at $CCRELAY_CONFIG, ./ccrelay.{yaml,yml,toml}, $XDG_CONFIG_HOME/ccrelay/config.{yaml,toml})")}
+				}
+				cfg, err := config.Load(path)
+				if err != nil {
+					fmt.Fprintln(stdout, strings.TrimRight(err.Error(), "\n"))
+					return &exitError{code: 1, err: fmt.Errorf("%s is not valid", path)}
+				}
+				for _, w := range cfg.Warnings {
+					fmt.Fprintln(stdout, "warning:", w)
+				}
+				fmt.Fprintf(stdout, "%s: valid (%d providers)\n", path, len(cfg.Providers))
+				return nil
+			},
+		}},
+	}
+}

@@ -1,0 +1,338 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/provider"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+)
+
+// inbound is what the relay knows about a client request after admitting and inspecting it.
+type inbound struct {
+	op     provider.Op
+	body   []byte // the client's bytes, read once, never modified
+	model  string
+	stream bool
+	header http.Header // forwardable client headers
+	bearer string      // subscription token, when allowed
+}
+
+// candidate is a provider that can serve the request, with the upstream model id.
+type candidate struct {
+	u     *upstream
+	model string
+}
+
+func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
+	in, e := r.admit(req, op)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	cands, e := r.candidates(in.model)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	r.attempt(w, req, in, cands)
+}
+
+// admit authenticates the client, reads the body once under the size limit and inspects it.
+func (r *Relay) admit(req *http.Request, op provider.Op) (*inbound, *apierr.Error) {
+	auth := r.cfg.Server.Auth
+	apiKey, bearer := clientCredential(req.Header)
+	if auth.APIKey != "" {
+		if !equalSecret(apiKey, auth.APIKey) && !equalSecret(bearer, auth.APIKey) {
+			msg := "invalid x-api-key: this relay requires server.auth.api_key, sent as x-api-key or Authorization: Bearer"
+			if apiKey == "" && bearer == "" {
+				msg = "missing credentials: this relay requires server.auth.api_key, sent as x-api-key or Authorization: Bearer"
+			}
+			return nil, errorf(http.StatusUnauthorized, "%s", msg)
+		}
+		if equalSecret(bearer, auth.APIKey) {
+			bearer = "" // the relay's own key, never a subscription token
+		}
+	}
+	in := &inbound{op: op, header: upstreamHeader(req.Header)}
+	if auth.AllowSubscription {
+		in.bearer = bearer
+	}
+	body, e := r.readBody(req)
+	if e != nil {
+		return nil, e
+	}
+	in.body = body
+	if e := inspect(in); e != nil {
+		return nil, e
+	}
+	return in, nil
+}
+
+// readBody reads the whole body once, refusing anything over server.max_body_bytes.
+func (r *Relay) readBody(req *http.Request) ([]byte, *apierr.Error) {
+	tooLarge := errorf(http.StatusRequestEntityTooLarge,
+		"request body is larger than the relay's limit of %d bytes (server.max_body_bytes)", r.maxBody)
+	if req.ContentLength > r.maxBody {
+		return nil, tooLarge
+	}
+	size := req.ContentLength
+	if size < 0 || size > r.maxBody {
+		size = 512
+	}
+	buf := make([]byte, 0, size+1)
+	lr := io.LimitReader(req.Body, r.maxBody+1)
+	for {
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, "could not read the request body: %v", err)
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, len(buf))
+		}
+	}
+	if int64(len(buf)) > r.maxBody {
+		return nil, tooLarge
+	}
+	return buf, nil
+}
+
+// inspect checks the body and peeks the fields the relay routes on, without unmarshalling it.
+func inspect(in *inbound) *apierr.Error {
+	if len(in.body) == 0 {
+		return errorf(http.StatusBadRequest, "request body is empty; send a JSON object with model, max_tokens and messages")
+	}
+	if !gjson.ValidBytes(in.body) {
+		var v any
+		err := json.Unmarshal(in.body, &v) // error path only: for the offset of the mistake
+		return errorf(http.StatusBadRequest, "request body is not valid JSON: %v", err)
+	}
+	if in.body[firstNonSpace(in.body)] != '{' {
+		return errorf(http.StatusBadRequest, "request body must be a JSON object")
+	}
+	res := gjson.GetManyBytes(in.body, "model", "messages", "stream")
+	switch {
+	case !res[0].Exists():
+		return errorf(http.StatusBadRequest, "model: field required")
+	case res[0].Type != gjson.String || res[0].Str == "":
+		return errorf(http.StatusBadRequest, "model: want a non-empty string")
+	case !res[1].Exists():
+		return errorf(http.StatusBadRequest, "messages: field required")
+	case !res[1].IsArray():
+		return errorf(http.StatusBadRequest, "messages: want an array of messages")
+	}
+	in.model = res[0].Str
+	in.stream = in.op == provider.OpMessages && res[2].Type == gjson.True
+	return nil
+}
+
+func firstNonSpace(b []byte) int {
+	for i, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return i
+		}
+	}
+	return 0
+}
+
+// candidates returns the providers that serve model, in failover order (priority, then
+// configuration order). A provider serves a model it maps or lists; one that declares no
+// models serves any model under its own name.
+func (r *Relay) candidates(model string) ([]candidate, *apierr.Error) {
+	var out []candidate
+	for _, u := range r.upstreams {
+		if m, ok := serves(&u.cfg, model); ok {
+			out = append(out, candidate{u: u, model: m})
+		}
+	}
+	if len(out) == 0 {
+		if len(r.upstreams) == 0 {
+			return nil, errorf(http.StatusServiceUnavailable, "no provider is enabled in the configuration")
+		}
+		return nil, errorf(http.StatusNotFound, "model %q is not served by any provider; known models: %s",
+			model, strings.Join(r.knownModels(), ", "))
+	}
+	slices.SortStableFunc(out, func(a, b candidate) int {
+		return b.u.cfg.EffectivePriority() - a.u.cfg.EffectivePriority()
+	})
+	return out, nil
+}
+
+// serves reports whether p serves the client model, and the upstream id to send.
+func serves(p *config.Provider, model string) (string, bool) {
+	if m, ok := p.ModelMapping[model]; ok {
+		return m, true
+	}
+	if slices.Contains(p.Models, model) {
+		return model, true
+	}
+	return model, len(p.Models) == 0
+}
+
+// knownModels lists the client-side model names of every enabled provider, without duplicates.
+func (r *Relay) knownModels() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(m string) {
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	for _, u := range r.upstreams {
+		for _, m := range u.cfg.Models {
+			add(m)
+		}
+		keys := make([]string, 0, len(u.cfg.ModelMapping))
+		for k := range u.cfg.ModelMapping {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			add(k)
+		}
+	}
+	return out
+}
+
+// retryable reports whether an upstream status moves the request to the next candidate.
+func retryable(status int) bool {
+	switch status {
+	case 429, 500, 502, 503, 504, 529:
+		return true
+	}
+	return false
+}
+
+// attempt tries the candidates in order until one answers with something the client should
+// see. Before the first byte reaches the client, a transport error or a retryable status moves
+// on; once a response is being relayed there is no way back.
+func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, cands []candidate) {
+	var (
+		reasons []string
+		lastErr *apierr.Error
+		n       int
+	)
+	for i, c := range cands {
+		n++
+		u := c.u
+		call := &provider.Call{
+			Op:     in.op,
+			Model:  c.model,
+			Stream: in.stream,
+			Body:   in.body,
+			Header: in.header,
+			Key:    u.nextKey(),
+		}
+		if u.cfg.Type == config.TypeAnthropic {
+			call.Bearer = in.bearer
+		}
+		if c.model != in.model {
+			b, err := sjson.SetBytes(in.body, "model", c.model)
+			if err != nil {
+				writeError(w, errorf(http.StatusInternalServerError, "could not map model %q to %q: %v", in.model, c.model, err))
+				return
+			}
+			call.Body = b
+		}
+		resp, err := r.roundTrip(req, u, call)
+		last := i == len(cands)-1
+		if err != nil {
+			if req.Context().Err() != nil {
+				return // the client went away; nobody to answer
+			}
+			lastErr = transportError(u, err)
+			reasons = append(reasons, u.cfg.Name+"="+reasonOf(err))
+			r.log.Warn("attempt failed", "provider", u.cfg.Name, "error", lastErr.Message)
+			continue
+		}
+		if retryable(resp.StatusCode) && !last {
+			reasons = append(reasons, u.cfg.Name+"="+strconv.Itoa(resp.StatusCode))
+			drain(resp)
+			continue
+		}
+		w.Header().Set(hdrProvider, u.cfg.Name)
+		w.Header().Set(hdrAttempts, attemptsHeader(n, reasons, r.cfg.Routing.Debug))
+		if len(call.Degraded) > 0 {
+			w.Header().Set(hdrDegraded, strings.Join(call.Degraded, "; "))
+		}
+		r.relayResponse(w, req, u, resp)
+		return
+	}
+	w.Header().Set(hdrAttempts, attemptsHeader(n, reasons, r.cfg.Routing.Debug))
+	writeError(w, lastErr)
+}
+
+// roundTrip sends one call to one provider and converts its response to the Anthropic form.
+func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call) (*http.Response, error) {
+	ctx := req.Context()
+	out, body, err := u.p.Adapter.Request(ctx, call)
+	if err != nil {
+		return nil, fmt.Errorf("prepare request: %w", err)
+	}
+	if err := u.p.Auth.Authenticate(ctx, out, body, call); err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	u.inFlight.Add(1)
+	resp, err := r.transport.RoundTrip(out)
+	if err != nil {
+		u.inFlight.Add(-1)
+		return nil, err
+	}
+	resp.Body = &countedBody{ReadCloser: resp.Body, u: u}
+	return u.p.Adapter.Response(call, resp)
+}
+
+// nextKey picks the provider's next key round-robin ("" when it has none).
+func (u *upstream) nextKey() string {
+	if len(u.cfg.Keys) == 0 {
+		return ""
+	}
+	return u.cfg.Keys[int(u.next.Add(1)-1)%len(u.cfg.Keys)].Key
+}
+
+// countedBody keeps the provider's in-flight count until the response body is closed.
+type countedBody struct {
+	io.ReadCloser
+	u    *upstream
+	done bool
+}
+
+func (b *countedBody) Close() error {
+	if !b.done {
+		b.done = true
+		b.u.inFlight.Add(-1)
+	}
+	return b.ReadCloser.Close()
+}
+
+// drain discards a response the client will not see, so the connection can be reused.
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// reasonOf is a short reason for x-ccrelay-attempts.
+func reasonOf(err error) string {
+	switch {
+	case isTimeout(err):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	}
+	return "transport_error"
+}

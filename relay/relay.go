@@ -1,0 +1,219 @@
+// Package relay is ccrelay's HTTP edge: it serves the Anthropic Messages API and relays each
+// request to the configured providers.
+//
+// A request goes through five steps: admit (client auth, one bounded read of the body),
+// inspect (gjson peeks of model and stream), route (the providers that serve the model, in
+// order), attempt (before the first byte reaches the client a failure moves on to the next
+// candidate; after it, never) and stream (each SSE event is written and flushed as it arrives).
+// The same *Relay is the http.Handler of the server, the CLI and the tests.
+package relay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/provider"
+)
+
+// Options configures New. Only Config is required.
+type Options struct {
+	Config *config.Config
+	// Transport is the only door to the network: a tuned *http.Transport when nil, a go-vcr
+	// recorder or replayer in the conformance suite.
+	Transport http.RoundTripper
+	// Logger receives one line per request; nil discards.
+	Logger *slog.Logger
+	// Getenv reads the environment for provider credentials; nil means os.Getenv.
+	Getenv func(string) string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Relay is the http.Handler that serves the Anthropic Messages API.
+type Relay struct {
+	cfg       *config.Config
+	transport http.RoundTripper
+	log       *slog.Logger
+	now       func() time.Time
+	upstreams []*upstream // enabled providers, in configuration order
+	maxBody   int64
+	idle      time.Duration
+	started   time.Time
+}
+
+// upstream is one enabled provider with its runtime state.
+type upstream struct {
+	cfg      config.Provider
+	p        *provider.Provider
+	next     atomic.Uint64 // round-robin cursor over keys
+	inFlight atomic.Int64
+}
+
+// New builds a relay from a validated configuration.
+func New(ctx context.Context, opts Options) (*Relay, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, fmt.Errorf("relay: no configuration")
+	}
+	r := &Relay{
+		cfg:       cfg,
+		transport: opts.Transport,
+		log:       opts.Logger,
+		now:       opts.Now,
+		maxBody:   cfg.Server.MaxBodyBytes,
+		idle:      cfg.Server.Timeouts.StreamIdle.Or(config.DefaultStreamIdleTimeout),
+	}
+	if r.maxBody <= 0 {
+		r.maxBody = config.DefaultMaxBodyBytes
+	}
+	if r.transport == nil {
+		r.transport = NewTransport(cfg.Server.Timeouts)
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	r.started = r.now()
+	env := provider.Env{Getenv: opts.Getenv, Transport: r.transport}
+	for _, pc := range cfg.Providers {
+		if !pc.IsEnabled() {
+			continue
+		}
+		p, err := provider.New(ctx, pc, env)
+		if err != nil {
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+		r.upstreams = append(r.upstreams, &upstream{cfg: pc, p: p})
+	}
+	return r, nil
+}
+
+// NewTransport returns the tuned transport used to reach providers. It has no whole-response
+// timeout, which would cut long streams; the stream idle timeout is enforced by the relay.
+func NewTransport(t config.Timeouts) *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   t.Dial.Or(config.DefaultDialTimeout),
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSHandshakeTimeout:   t.TLSHandshake.Or(config.DefaultTLSHandshakeTimeout),
+		ResponseHeaderTimeout: t.ResponseHeader.Or(config.DefaultResponseHeaderTimeout),
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// ServeHTTP routes on the path only: the query (Claude Code sends ?beta=true) is ignored, and
+// a path prefix in front of /v1 (ANTHROPIC_BASE_URL=http://host/prefix) is accepted.
+func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	start := r.now()
+	id := newRequestID()
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	rec.Header().Set("Request-Id", id)
+	rec.Header().Set(hdrRequestID, id)
+	r.route(rec, req)
+	r.logRequest(req, rec, id, r.now().Sub(start))
+}
+
+func (r *Relay) route(w *recorder, req *http.Request) {
+	path := req.URL.Path
+	if i := strings.Index(path, "/v1/"); i > 0 {
+		path = path[i:]
+	}
+	var allow string
+	switch {
+	case path == "/v1/messages":
+		allow = http.MethodPost
+		if req.Method == allow {
+			r.serveMessages(w, req, provider.OpMessages)
+			return
+		}
+	case path == "/v1/messages/count_tokens":
+		allow = http.MethodPost
+		if req.Method == allow {
+			r.serveMessages(w, req, provider.OpCountTokens)
+			return
+		}
+	case path == "/v1/models" || strings.HasPrefix(path, "/v1/models/"):
+		allow = http.MethodGet
+		if req.Method == allow {
+			r.serveModels(w, req, strings.TrimPrefix(strings.TrimPrefix(path, "/v1/models"), "/"))
+			return
+		}
+	case path == "/v1/providers":
+		allow = http.MethodGet
+		if req.Method == allow {
+			r.serveProviders(w, req)
+			return
+		}
+	case req.URL.Path == "/health" || path == "/v1/health":
+		allow = http.MethodGet
+		if req.Method == allow || req.Method == http.MethodHead {
+			r.serveHealth(w, req)
+			return
+		}
+	default:
+		writeError(w, errorf(http.StatusNotFound, "no route for %s %s; ccrelay serves POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/providers and GET /health", req.Method, req.URL.Path))
+		return
+	}
+	w.Header().Set("Allow", allow)
+	writeError(w, errorf(http.StatusMethodNotAllowed, "method %s is not allowed on %s; use %s", req.Method, path, allow))
+}
+
+// logRequest writes the one line per request. It never logs credentials.
+func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Duration) {
+	level := slog.LevelInfo
+	if w.status >= 500 {
+		level = slog.LevelWarn
+	}
+	h := w.Header()
+	r.log.Log(req.Context(), level, "request",
+		"id", id, "method", req.Method, "path", req.URL.Path, "status", w.status,
+		"provider", h.Get(hdrProvider), "attempts", h.Get(hdrAttempts),
+		"degraded", h.Get(hdrDegraded), "bytes", w.written, "duration", d.Round(time.Microsecond))
+}
+
+// recorder remembers the status and size of a response. Like every ResponseWriter wrapper of
+// the relay it implements Flush and Unwrap, so streams are never buffered.
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	written     int64
+	wroteHeader bool
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	n, err := w.ResponseWriter.Write(b)
+	w.written += int64(n)
+	return n, err
+}
+
+// Flush sends buffered data to the client.
+func (w *recorder) Flush() {
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap returns the wrapped writer for http.ResponseController.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,99 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/sse"
+)
+
+// relayResponse writes an upstream response to the client: SSE event by event with a flush
+// after each, anything else copied as is.
+func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp *http.Response) {
+	defer resp.Body.Close()
+	copyResponseHeader(w.Header(), resp.Header)
+	if resp.StatusCode == http.StatusOK && isEventStream(resp.Header.Get("Content-Type")) {
+		r.relayStream(w, req, u, resp)
+		return
+	}
+	if resp.ContentLength >= 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(resp.ContentLength))
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}
+
+func isEventStream(ct string) bool {
+	return strings.HasPrefix(strings.TrimSpace(strings.ToLower(ct)), "text/event-stream")
+}
+
+// relayStream copies SSE events from the upstream to the client, flushing after each one.
+// Every stream it answers ends with message_stop or an error event: if the upstream breaks
+// off, stays idle past server.timeouts.stream_idle, or sends a corrupt stream, the relay ends
+// the client's stream with an error event itself.
+func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *http.Response) {
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	rc.Flush()
+
+	// The idle timer closes the upstream body, which unblocks the read below.
+	var idled atomic.Bool
+	timer := time.AfterFunc(r.idle, func() {
+		idled.Store(true)
+		resp.Body.Close()
+	})
+	defer timer.Stop()
+
+	rd := sse.NewReader(resp.Body)
+	var terminal bool
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			// A partial event (sse.ErrTruncated) is not forwarded: its bytes would run into
+			// the error event that reports the cut.
+			if !terminal {
+				r.endStream(w, rc, req.Context(), u, err, idled.Load())
+			}
+			return
+		}
+		if _, werr := w.Write(ev.Raw); werr != nil {
+			return // the client is gone; the deferred Close cancels the upstream
+		}
+		if ferr := rc.Flush(); ferr != nil {
+			return
+		}
+		switch ev.Name {
+		case "message_stop", "error":
+			terminal = true
+		}
+		timer.Reset(r.idle)
+	}
+}
+
+// endStream writes the error event that ends a stream the upstream did not finish.
+func (r *Relay) endStream(w io.Writer, rc *http.ResponseController, ctx context.Context, u *upstream, cause error, idled bool) {
+	if ctx.Err() != nil {
+		return // the client disconnected; there is nobody to tell
+	}
+	typ, msg := apierr.API, fmt.Sprintf("provider %q ended the stream before message_stop: %v", u.cfg.Name, cause)
+	if cause == io.EOF {
+		msg = fmt.Sprintf("provider %q ended the stream before message_stop", u.cfg.Name)
+	}
+	if idled {
+		typ = apierr.Timeout
+		msg = fmt.Sprintf("provider %q sent nothing for %s (server.timeouts.stream_idle); the stream was closed", u.cfg.Name, r.idle)
+	}
+	r.log.Warn("stream ended by relay", "provider", u.cfg.Name, "type", typ, "cause", cause)
+	w.Write(apierr.Event(typ, msg))
+	rc.Flush()
+}
