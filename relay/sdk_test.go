@@ -109,11 +109,12 @@ func TestSDKGetsTheSameMessageThroughTheRelayAsDirectly(t *testing.T) {
 				up := relaytest.NewUpstream(t, relaytest.Replay(ix))
 				base := startRelay(t, configWith(providerFor(typ, "p-"+typ, up.URL, "upstream-key")))
 
-				want, err := sdkClient(direct.URL).Messages.New(context.Background(), anthropic.MessageNewParams{}, rawBody(ix.Request.Body))
+				dc, rc := sdkClient(direct.URL), sdkClient(base)
+				want, err := dc.Messages.New(context.Background(), anthropic.MessageNewParams{}, rawBody(ix.Request.Body))
 				if err != nil {
 					t.Fatalf("direct: %v", err)
 				}
-				got, err := sdkClient(base).Messages.New(context.Background(), anthropic.MessageNewParams{}, rawBody(ix.Request.Body))
+				got, err := rc.Messages.New(context.Background(), anthropic.MessageNewParams{}, rawBody(ix.Request.Body))
 				if err != nil {
 					t.Fatalf("through relay: %v", err)
 				}
@@ -158,7 +159,8 @@ func TestModelsListWithTheSDK(t *testing.T) {
 	q.Models = []string{"qwen3:8b", "GLM-4.7"}
 	base := startRelay(t, configWith(p, q))
 
-	page, err := sdkClient(base).Models.List(context.Background(), anthropic.ModelListParams{})
+	client := sdkClient(base)
+	page, err := client.Models.List(context.Background(), anthropic.ModelListParams{})
 	if err != nil {
 		t.Fatalf("list models: %v", err)
 	}
@@ -177,17 +179,17 @@ func TestModelsListWithTheSDK(t *testing.T) {
 		t.Errorf("paging fields: first=%q last=%q has_more=%v", page.FirstID, page.LastID, page.HasMore)
 	}
 
-	one, err := sdkClient(base).Models.Get(context.Background(), "claude-sonnet-4-5", anthropic.ModelGetParams{})
+	one, err := client.Models.Get(context.Background(), "claude-sonnet-4-5", anthropic.ModelGetParams{})
 	if err != nil || one.ID != "claude-sonnet-4-5" {
 		t.Fatalf("get model: %v, %+v", err, one)
 	}
-	_, err = sdkClient(base).Models.Get(context.Background(), "gpt-4", anthropic.ModelGetParams{})
+	_, err = client.Models.Get(context.Background(), "gpt-4", anthropic.ModelGetParams{})
 	var apiErr *anthropic.Error
 	if !asAPIError(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
 		t.Fatalf("get unknown model: err = %v, want a 404", err)
 	}
 
-	limited, err := sdkClient(base).Models.List(context.Background(), anthropic.ModelListParams{Limit: anthropic.Int(2)})
+	limited, err := client.Models.List(context.Background(), anthropic.ModelListParams{Limit: anthropic.Int(2)})
 	if err != nil || len(limited.Data) != 2 || !limited.HasMore {
 		t.Fatalf("limit 2: err=%v len=%d has_more=%v", err, len(limited.Data), limited.HasMore)
 	}
