@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ccrelay/ccrelay/relay/relaytest"
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-want +got):\n%s", name, diff)
+	}
+}
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), append([]string{"ccrelay"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCLIGoldenOutputs(t *testing.T) {
+	t.Setenv("CCRELAY_CONFIG", "")
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		golden string
+	}{
+		{"help lists the commands", []string{"--help"}, 0, "help.golden"},
+		{"serve help explains how to point Claude Code at it", []string{"serve", "--help"}, 0, "serve-help.golden"},
+		{"config validate help", []string{"config", "validate", "--help"}, 0, "validate-help.golden"},
+		{"a valid seed config validates", []string{"config", "validate", "../../fixtures/configs/14-multi-provider.toml"}, 0, "validate-ok.golden"},
+		{"a broken config names the line, the key path and the fix", []string{"config", "validate", "testdata/broken.yaml"}, 1, "validate-broken.golden"},
+		{"a missing file is an error", []string{"config", "validate", "testdata/does-not-exist.yaml"}, 1, "validate-missing.golden"},
+	}
+	t.Setenv("ANTHROPIC_API_KEY", "test")
+	t.Setenv("ZAI_API_KEY", "test")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errs)
+			}
+			golden(t, tt.golden, "$ ccrelay "+strings.Join(tt.args, " ")+"\n"+out+errs)
+		})
+	}
+}
+
+func TestVersionPrintsSomething(t *testing.T) {
+	code, out, _ := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "ccrelay ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+// lineWriter hands stdout lines to a channel so the test can wait for the listening line.
+type lineWriter struct {
+	w *io.PipeWriter
+}
+
+func (l lineWriter) Write(p []byte) (int, error) { return l.w.Write(p) }
+
+func TestServeRelaysToTheConfiguredProvider(t *testing.T) {
+	ix := relaytest.MustLoad(t, relaytest.Fixture(t, "ollama/01-text-nonstream.json"))
+	up := relaytest.NewUpstream(t, relaytest.Replay(ix))
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "ccrelay.yaml")
+	os.WriteFile(cfgPath, []byte(`providers:
+  - name: "local"
+    type: "ollama"
+    base_url: "`+up.URL+`"
+`), 0o644)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"ccrelay", "serve", "--config", cfgPath, "--listen", "127.0.0.1:0"}, lineWriter{pw}, io.Discard)
+		pw.Close()
+	}()
+	addr := ""
+	sc := bufio.NewScanner(pr)
+	re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if addr == "" {
+		t.Fatal("serve never printed its address")
+	}
+	resp, err := http.Post(addr+"/v1/messages", "application/json", strings.NewReader(ix.Request.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(body, ix.Response.Body) {
+		t.Errorf("got %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited with %d after shutdown", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+}
