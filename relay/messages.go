@@ -7,15 +7,14 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/provider"
+	"github.com/ccrelay/ccrelay/relay/route"
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 )
 
 // inbound is what the relay knows about a client request after admitting and inspecting it.
@@ -26,6 +25,9 @@ type inbound struct {
 	stream bool
 	header http.Header // forwardable client headers
 	bearer string      // subscription token, when allowed
+	// session identifies the client's conversation for prompt-cache affinity
+	// (x-claude-code-session-id or metadata.user_id); "" when unknown.
+	session string
 }
 
 // candidate is a provider that can serve the request, with the upstream model id.
@@ -45,7 +47,12 @@ func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
 		writeError(w, e)
 		return
 	}
-	r.attempt(w, req, in, cands)
+	plans, e := r.plan(in, cands)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	r.attempt(w, req, in, plans)
 }
 
 // admit authenticates the client, reads the body once under the size limit and inspects it.
@@ -124,7 +131,7 @@ func inspect(in *inbound) *apierr.Error {
 	if in.body[firstNonSpace(in.body)] != '{' {
 		return errorf(http.StatusBadRequest, "request body must be a JSON object")
 	}
-	res := gjson.GetManyBytes(in.body, "model", "messages", "stream")
+	res := gjson.GetManyBytes(in.body, "model", "messages", "stream", "metadata.user_id")
 	switch {
 	case !res[0].Exists():
 		return errorf(http.StatusBadRequest, "model: field required")
@@ -137,6 +144,7 @@ func inspect(in *inbound) *apierr.Error {
 	}
 	in.model = res[0].Str
 	in.stream = in.op == provider.OpMessages && res[2].Type == gjson.True
+	in.session = route.SessionKey(in.header, res[3].String())
 	return nil
 }
 
@@ -149,8 +157,7 @@ func firstNonSpace(b []byte) int {
 	return 0
 }
 
-// candidates returns the providers that serve model, in failover order (priority, then
-// configuration order). A provider serves a model it maps or lists; one that declares no
+// candidates returns the providers that serve model, in configuration order. A provider serves a model it maps or lists; one that declares no
 // models serves any model under its own name.
 func (r *Relay) candidates(model string) ([]candidate, *apierr.Error) {
 	var out []candidate
@@ -166,9 +173,6 @@ func (r *Relay) candidates(model string) ([]candidate, *apierr.Error) {
 		return nil, errorf(http.StatusNotFound, "model %q is not served by any provider; known models: %s",
 			model, strings.Join(r.knownModels(), ", "))
 	}
-	slices.SortStableFunc(out, func(a, b candidate) int {
-		return b.u.cfg.EffectivePriority() - a.u.cfg.EffectivePriority()
-	})
 	return out, nil
 }
 
@@ -218,65 +222,6 @@ func retryable(status int) bool {
 	return false
 }
 
-// attempt tries the candidates in order until one answers with something the client should
-// see. Before the first byte reaches the client, a transport error or a retryable status moves
-// on; once a response is being relayed there is no way back.
-func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, cands []candidate) {
-	var (
-		reasons []string
-		lastErr *apierr.Error
-		n       int
-	)
-	for i, c := range cands {
-		n++
-		u := c.u
-		call := &provider.Call{
-			Op:     in.op,
-			Model:  c.model,
-			Stream: in.stream,
-			Body:   in.body,
-			Header: in.header,
-			Key:    u.nextKey(),
-		}
-		if u.cfg.Type == config.TypeAnthropic {
-			call.Bearer = in.bearer
-		}
-		if c.model != in.model {
-			b, err := sjson.SetBytes(in.body, "model", c.model)
-			if err != nil {
-				writeError(w, errorf(http.StatusInternalServerError, "could not map model %q to %q: %v", in.model, c.model, err))
-				return
-			}
-			call.Body = b
-		}
-		resp, err := r.roundTrip(req, u, call)
-		last := i == len(cands)-1
-		if err != nil {
-			if req.Context().Err() != nil {
-				return // the client went away; nobody to answer
-			}
-			lastErr = transportError(u, err)
-			reasons = append(reasons, u.cfg.Name+"="+reasonOf(err))
-			r.log.Warn("attempt failed", "provider", u.cfg.Name, "error", lastErr.Message)
-			continue
-		}
-		if retryable(resp.StatusCode) && !last {
-			reasons = append(reasons, u.cfg.Name+"="+strconv.Itoa(resp.StatusCode))
-			drain(resp)
-			continue
-		}
-		w.Header().Set(hdrProvider, u.cfg.Name)
-		w.Header().Set(hdrAttempts, attemptsHeader(n, reasons, r.cfg.Routing.Debug))
-		if len(call.Degraded) > 0 {
-			w.Header().Set(hdrDegraded, strings.Join(call.Degraded, "; "))
-		}
-		r.relayResponse(w, req, u, resp)
-		return
-	}
-	w.Header().Set(hdrAttempts, attemptsHeader(n, reasons, r.cfg.Routing.Debug))
-	writeError(w, lastErr)
-}
-
 // roundTrip sends one call to one provider and converts its response to the Anthropic form.
 func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call) (*http.Response, error) {
 	ctx := req.Context()
@@ -295,14 +240,6 @@ func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call) (
 	}
 	resp.Body = &countedBody{ReadCloser: resp.Body, u: u}
 	return u.p.Adapter.Response(call, resp)
-}
-
-// nextKey picks the provider's next key round-robin ("" when it has none).
-func (u *upstream) nextKey() string {
-	if len(u.cfg.Keys) == 0 {
-		return ""
-	}
-	return u.cfg.Keys[int(u.next.Add(1)-1)%len(u.cfg.Keys)].Key
 }
 
 // countedBody keeps the provider's in-flight count until the response body is closed.

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+
+	"github.com/ccrelay/ccrelay/relay/keys"
+	"github.com/ccrelay/ccrelay/relay/route"
 )
 
 // modelInfo is one entry of GET /v1/models, in Anthropic's shape plus a description that
@@ -108,22 +111,48 @@ type providerStatus struct {
 	Type     string `json:"type"`
 	Address  string `json:"address"`
 	Priority int    `json:"priority"`
-	State    string `json:"state"`
-	Keys     int    `json:"keys"`
-	InFlight int64  `json:"in_flight"`
-	Models   int    `json:"models"`
-	Mapped   int    `json:"mapped_models"`
+	// State is the circuit breaker's: closed, open or half-open.
+	State               string          `json:"state"`
+	ConsecutiveFailures int             `json:"consecutive_failures"`
+	KeysAvailable       int             `json:"keys_available"`
+	KeysCooling         int             `json:"keys_cooling"`
+	KeysDisabled        int             `json:"keys_disabled"`
+	Keys                []keys.KeyState `json:"keys"`
+	InFlight            int64           `json:"in_flight"`
+	Models              int             `json:"models"`
+	Mapped              int             `json:"mapped_models"`
+}
+
+// canServe reports whether the provider could take a request now.
+func (p providerStatus) canServe() bool {
+	return p.State != route.Open && (len(p.Keys) == 0 || p.KeysAvailable > 0)
 }
 
 func (r *Relay) providerStatuses() []providerStatus {
+	circuits := map[string]route.ProviderState{}
+	for _, c := range r.router.Snapshot() {
+		circuits[c.Name] = c
+	}
 	out := make([]providerStatus, 0, len(r.upstreams))
 	for _, u := range r.upstreams {
-		out = append(out, providerStatus{
+		c := circuits[u.cfg.Name]
+		ps := providerStatus{
 			Name: u.cfg.Name, Type: u.cfg.Type, Address: u.p.Address,
-			Priority: u.cfg.EffectivePriority(), State: "closed",
-			Keys: len(u.cfg.Keys), InFlight: u.inFlight.Load(),
+			Priority: u.cfg.EffectivePriority(), State: c.State, ConsecutiveFailures: c.ConsecutiveFailures,
+			Keys: u.pool.Snapshot(), InFlight: u.inFlight.Load(),
 			Models: len(u.cfg.Models), Mapped: len(u.cfg.ModelMapping),
-		})
+		}
+		for _, k := range ps.Keys {
+			switch {
+			case k.Disabled:
+				ps.KeysDisabled++
+			case k.Available:
+				ps.KeysAvailable++
+			default:
+				ps.KeysCooling++
+			}
+		}
+		out = append(out, ps)
 	}
 	return out
 }
@@ -141,7 +170,7 @@ func (r *Relay) serveHealth(w *recorder, _ *http.Request) {
 	status, word := http.StatusOK, "ok"
 	serving := 0
 	for _, p := range ps {
-		if p.State != "open" {
+		if p.canServe() {
 			serving++
 		}
 	}

@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/keys"
 	"github.com/ccrelay/ccrelay/relay/provider"
+	"github.com/ccrelay/ccrelay/relay/route"
 )
 
 // Options configures New. Only Config is required.
@@ -44,6 +46,8 @@ type Relay struct {
 	log       *slog.Logger
 	now       func() time.Time
 	upstreams []*upstream // enabled providers, in configuration order
+	router    *route.Router
+	affinity  *route.Affinity
 	maxBody   int64
 	idle      time.Duration
 	started   time.Time
@@ -53,7 +57,7 @@ type Relay struct {
 type upstream struct {
 	cfg      config.Provider
 	p        *provider.Provider
-	next     atomic.Uint64 // round-robin cursor over keys
+	pool     *keys.Pool
 	inFlight atomic.Int64
 }
 
@@ -93,8 +97,18 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		if err != nil {
 			return nil, fmt.Errorf("relay: %w", err)
 		}
-		r.upstreams = append(r.upstreams, &upstream{cfg: pc, p: p})
+		pool := keys.NewPool(pc.Name, pc.Keys, cfg.Routing.KeyStrategy, r.now)
+		r.upstreams = append(r.upstreams, &upstream{cfg: pc, p: p, pool: pool})
 	}
+	cands := make([]route.Candidate, 0, len(r.upstreams))
+	for _, u := range r.upstreams {
+		cands = append(cands, route.Candidate{
+			Name: u.cfg.Name, Priority: u.cfg.EffectivePriority(), Weight: u.cfg.Weight,
+			InFlight: func() int { return int(u.inFlight.Load()) },
+		})
+	}
+	r.router = route.NewRouter(cfg.Routing, cands, r.now, nil)
+	r.affinity = route.NewAffinity(0, 0, r.now)
 	return r, nil
 }
 

@@ -5,28 +5,41 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/sse"
+	"github.com/tidwall/gjson"
 )
 
+// maxJSONBody bounds a non-streamed response body; the relay reads it whole to learn its usage.
+const maxJSONBody = 64 << 20
+
 // relayResponse writes an upstream response to the client: SSE event by event with a flush
-// after each, anything else copied as is.
-func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp *http.Response) {
+// after each, anything else as is. It returns the token usage it saw, for the key pool.
+func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp *http.Response) usage {
 	defer resp.Body.Close()
 	copyResponseHeader(w.Header(), resp.Header)
 	if resp.StatusCode == http.StatusOK && isEventStream(resp.Header.Get("Content-Type")) {
-		r.relayStream(w, req, u, resp)
-		return
+		return r.relayStream(w, req, u, resp)
 	}
-	if resp.ContentLength >= 0 {
-		w.Header().Set("Content-Length", fmt.Sprint(resp.ContentLength))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
+	if err != nil && req.Context().Err() == nil {
+		writeError(w, errorf(http.StatusBadGateway, "provider %q broke off its response: %v", u.cfg.Name, err))
+		return usage{}
 	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
+	w.Write(body)
+	var us usage
+	if resp.StatusCode < 300 {
+		res := gjson.GetManyBytes(body, "usage.input_tokens", "usage.output_tokens", "usage.cache_creation_input_tokens", "usage.cache_read_input_tokens", "input_tokens")
+		us = usage{input: int(res[0].Int() + res[2].Int() + res[3].Int()), output: int(res[1].Int()), known: res[0].Exists() || res[1].Exists()}
+	}
+	return us
 }
 
 func isEventStream(ct string) bool {
@@ -37,7 +50,7 @@ func isEventStream(ct string) bool {
 // Every stream it answers ends with message_stop or an error event: if the upstream breaks
 // off, stays idle past server.timeouts.stream_idle, or sends a corrupt stream, the relay ends
 // the client's stream with an error event itself.
-func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *http.Response) {
+func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *http.Response) (us usage) {
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Set("Cache-Control", "no-cache")
@@ -75,6 +88,13 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 		switch ev.Name {
 		case "message_stop", "error":
 			terminal = true
+		case "message_start":
+			res := gjson.GetManyBytes(ev.Data, "message.usage.input_tokens", "message.usage.cache_creation_input_tokens", "message.usage.cache_read_input_tokens", "message.usage.output_tokens")
+			us = usage{input: int(res[0].Int() + res[1].Int() + res[2].Int()), output: int(res[3].Int()), known: true}
+		case "message_delta":
+			if o := gjson.GetBytes(ev.Data, "usage.output_tokens"); o.Exists() {
+				us.output, us.known = int(o.Int()), true
+			}
 		}
 		timer.Reset(r.idle)
 	}
