@@ -63,7 +63,9 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 			if err != nil {
 				var un *keys.Unavailable
 				if errors.As(err, &un) {
-					log.fail(u.cfg.Name, "keys_unavailable")
+					if len(tried) == 0 {
+						log.fail(u.cfg.Name, "keys_unavailable")
+					}
 					if un.RetryAfter > 0 && (soonest == 0 || un.RetryAfter < soonest) {
 						soonest = un.RetryAfter
 					}
