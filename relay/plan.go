@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"bytes"
 	"net/http"
+	"strconv"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/tidwall/sjson"
@@ -25,8 +27,16 @@ func (r *Relay) plan(in *inbound, cands []candidate) ([]*plan, *apierr.Error) {
 		byName[c.u.cfg.Name] = c
 		allowed = append(allowed, c.u.cfg.Name)
 	}
-	preferred := ""
-	if b, ok := r.affinity.Get(in.session); ok && in.session != "" {
+	// Affinity: a history with signed thinking sticks to the provider that signed it; otherwise
+	// a session sticks to the provider that served it, so its prompt cache stays warm.
+	preferred, origin, hasThinking := "", "", false
+	if bytes.Contains(in.body, []byte(`"signature"`)) || bytes.Contains(in.body, []byte(`"redacted_thinking"`)) {
+		origin, hasThinking = r.thinkingOrigin(in.body)
+		if _, ok := byName[origin]; ok {
+			preferred = origin
+		}
+	}
+	if b, ok := r.affinity.Get(in.session); ok && preferred == "" && in.session != "" {
 		preferred = b.Provider
 	}
 	order := r.router.Order(in.model, allowed, preferred)
@@ -34,8 +44,16 @@ func (r *Relay) plan(in *inbound, cands []candidate) ([]*plan, *apierr.Error) {
 	for _, name := range order {
 		c := byName[name]
 		pl := &plan{u: c.u, model: c.model, body: in.body}
+		if hasThinking && needsThinkingStrip(c.u, origin, in.body) {
+			b, n, err := stripThinking(pl.body)
+			if err != nil {
+				return nil, errorf(http.StatusInternalServerError, "could not remove foreign thinking blocks: %v", err)
+			}
+			pl.body = b
+			pl.notes = append(pl.notes, "thinking_history=stripped:"+strconv.Itoa(n))
+		}
 		if c.model != in.model {
-			b, err := sjson.SetBytes(in.body, "model", c.model)
+			b, err := sjson.SetBytes(pl.body, "model", c.model)
 			if err != nil {
 				return nil, errorf(http.StatusInternalServerError, "could not map model %q to %q: %v", in.model, c.model, err)
 			}

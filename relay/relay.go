@@ -48,6 +48,7 @@ type Relay struct {
 	upstreams []*upstream // enabled providers, in configuration order
 	router    *route.Router
 	affinity  *route.Affinity
+	sigs      *route.Signatures
 	maxBody   int64
 	idle      time.Duration
 	started   time.Time
@@ -109,6 +110,7 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 	}
 	r.router = route.NewRouter(cfg.Routing, cands, r.now, nil)
 	r.affinity = route.NewAffinity(0, 0, r.now)
+	r.sigs = route.NewSignatures(0)
 	return r, nil
 }
 

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -38,6 +39,9 @@ func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp 
 	if resp.StatusCode < 300 {
 		res := gjson.GetManyBytes(body, "usage.input_tokens", "usage.output_tokens", "usage.cache_creation_input_tokens", "usage.cache_read_input_tokens", "input_tokens")
 		us = usage{input: int(res[0].Int() + res[2].Int() + res[3].Int()), output: int(res[1].Int()), known: res[0].Exists() || res[1].Exists()}
+		if bytes.Contains(body, []byte(`"signature"`)) {
+			r.rememberSignatures(body, u.cfg.Name)
+		}
 	}
 	return us
 }
@@ -91,6 +95,10 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 		case "message_start":
 			res := gjson.GetManyBytes(ev.Data, "message.usage.input_tokens", "message.usage.cache_creation_input_tokens", "message.usage.cache_read_input_tokens", "message.usage.output_tokens")
 			us = usage{input: int(res[0].Int() + res[1].Int() + res[2].Int()), output: int(res[3].Int()), known: true}
+		case "content_block_delta":
+			if bytes.Contains(ev.Data, []byte(`"signature_delta"`)) {
+				r.sigs.Remember(gjson.GetBytes(ev.Data, "delta.signature").Str, u.cfg.Name)
+			}
 		case "message_delta":
 			if o := gjson.GetBytes(ev.Data, "usage.output_tokens"); o.Exists() {
 				us.output, us.known = int(o.Int()), true

@@ -1,0 +1,131 @@
+package relay
+
+import (
+	"strconv"
+
+	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/route"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+)
+
+// Thinking signatures are only valid at the provider (and model) that produced them. The relay
+// remembers which provider produced each signature it relays (a bounded cache of hashes), so a
+// conversation whose history holds signed thinking blocks can stick to that provider, and the
+// blocks can be removed when the conversation has to move elsewhere.
+
+// thinkingOrigin returns the provider that produced the signed thinking blocks of the request's
+// history ("" when there are none or none is known), and whether the history has any.
+func (r *Relay) thinkingOrigin(body []byte) (origin string, has bool) {
+	gjson.GetBytes(body, "messages").ForEach(func(_, m gjson.Result) bool {
+		if m.Get("role").Str != "assistant" {
+			return true
+		}
+		m.Get("content").ForEach(func(_, b gjson.Result) bool {
+			switch b.Get("type").Str {
+			case "thinking":
+				has = true
+				if p, ok := r.sigs.Lookup(b.Get("signature").Str); ok {
+					origin = p
+				}
+			case "redacted_thinking":
+				has = true
+			}
+			return origin == ""
+		})
+		return origin == ""
+	})
+	return origin, has
+}
+
+// needsThinkingStrip reports whether a history with thinking blocks from origin must lose them
+// before going to u. Known origins must match by provider name. Without a known origin, the
+// shape of the signature decides: Claude signatures are kept for the Claude platforms
+// (anthropic, bedrock, vertex, azure) and removed for the others, which cannot verify them.
+func needsThinkingStrip(u *upstream, origin string, body []byte) bool {
+	if origin != "" {
+		return origin != u.cfg.Name
+	}
+	switch u.cfg.Type {
+	case config.TypeAnthropic, config.TypeBedrock, config.TypeVertex, config.TypeAzure:
+		return false
+	}
+	claude := false
+	gjson.GetBytes(body, `messages.#(role=="assistant")#.content.#(type=="thinking")#.signature`).ForEach(func(_, v gjson.Result) bool {
+		v.ForEach(func(_, s gjson.Result) bool {
+			if typ, ok := route.SignatureOrigin(s.Str); ok && typ == config.TypeAnthropic {
+				claude = true
+			}
+			return !claude
+		})
+		return !claude
+	})
+	return claude
+}
+
+// stripThinking removes every thinking and redacted_thinking block from the assistant turns of
+// the history, with sjson so that every other byte stays as it was. A message left with no
+// content is removed whole rather than sent with an empty content array. It returns the body
+// and the number of blocks removed.
+func stripThinking(body []byte) ([]byte, int, error) {
+	type loc struct{ msg, block int }
+	var drops []loc
+	var emptied []int
+	gjson.GetBytes(body, "messages").ForEach(func(mi, m gjson.Result) bool {
+		if m.Get("role").Str != "assistant" {
+			return true
+		}
+		content := m.Get("content")
+		if !content.IsArray() {
+			return true
+		}
+		total, removed := 0, 0
+		content.ForEach(func(bi, b gjson.Result) bool {
+			total++
+			if t := b.Get("type").Str; t == "thinking" || t == "redacted_thinking" {
+				drops = append(drops, loc{int(mi.Int()), int(bi.Int())})
+				removed++
+			}
+			return true
+		})
+		if removed > 0 && removed == total {
+			emptied = append(emptied, int(mi.Int()))
+		}
+		return true
+	})
+	if len(drops) == 0 {
+		return body, 0, nil
+	}
+	isEmptied := map[int]bool{}
+	for _, m := range emptied {
+		isEmptied[m] = true
+	}
+	out := body
+	var err error
+	// Delete from the end so that earlier indexes stay valid.
+	for i := len(drops) - 1; i >= 0; i-- {
+		d := drops[i]
+		if isEmptied[d.msg] {
+			continue
+		}
+		out, err = sjson.DeleteBytes(out, "messages."+strconv.Itoa(d.msg)+".content."+strconv.Itoa(d.block))
+		if err != nil {
+			return body, 0, err
+		}
+	}
+	for i := len(emptied) - 1; i >= 0; i-- {
+		out, err = sjson.DeleteBytes(out, "messages."+strconv.Itoa(emptied[i]))
+		if err != nil {
+			return body, 0, err
+		}
+	}
+	return out, len(drops), nil
+}
+
+// rememberSignatures records the signatures of a non-streamed response's thinking blocks.
+func (r *Relay) rememberSignatures(body []byte, provider string) {
+	gjson.GetBytes(body, `content.#(type=="thinking")#.signature`).ForEach(func(_, s gjson.Result) bool {
+		r.sigs.Remember(s.Str, provider)
+		return true
+	})
+}

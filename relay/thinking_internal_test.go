@@ -1,0 +1,48 @@
+package relay
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestStripThinkingKeepsEveryOtherByte(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		n              int
+	}{
+		{
+			"a thinking block before text goes, the text stays",
+			`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"text","text":"a"}]},{"role":"user","content":"next"}],  "model" : "m"}`,
+			`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"text","text":"a"}]},{"role":"user","content":"next"}],  "model" : "m"}`,
+			1,
+		},
+		{
+			"an assistant turn of only thinking is removed rather than left empty",
+			`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"redacted_thinking","data":"x"},{"type":"thinking","thinking":"t","signature":"s"}]},{"role":"user","content":"next"}]}`,
+			`{"messages":[{"role":"user","content":"q"},{"role":"user","content":"next"}]}`,
+			2,
+		},
+		{
+			"user turns and string contents are untouched",
+			`{"messages":[{"role":"user","content":[{"type":"thinking","thinking":"not really"}]},{"role":"assistant","content":"plain"}]}`,
+			`{"messages":[{"role":"user","content":[{"type":"thinking","thinking":"not really"}]},{"role":"assistant","content":"plain"}]}`,
+			0,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := []byte(tt.in)
+			got, n, err := stripThinking(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, string(got)); diff != "" || n != tt.n {
+				t.Errorf("removed %d (want %d); body (-want +got):\n%s", n, tt.n, diff)
+			}
+			if string(in) != tt.in {
+				t.Errorf("the input was modified in place")
+			}
+		})
+	}
+}
