@@ -11,6 +11,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/ccrelay/ccrelay/relay/keys"
 	"github.com/ccrelay/ccrelay/relay/provider"
 	"github.com/ccrelay/ccrelay/relay/route"
@@ -48,6 +49,10 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 	maxAttempts := r.cfg.Routing.MaxAttempts
 	for _, pl := range plans {
 		u := pl.u
+		if pl.estimate {
+			r.answerEstimate(w, in, pl, &log)
+			return
+		}
 		if ok, _ := r.router.Allow(u.cfg.Name); !ok {
 			log.fail(u.cfg.Name, "circuit_open")
 			allLimited = false
@@ -179,12 +184,16 @@ func (f *failure) write(w http.ResponseWriter) {
 // go next.
 func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease *keys.Lease, log *attemptLog) tryResult {
 	u := pl.u
+	header := in.header
+	if pl.header != nil {
+		header = pl.header
+	}
 	call := &provider.Call{
 		Op:       in.op,
 		Model:    pl.model,
 		Stream:   in.stream,
 		Body:     pl.body,
-		Header:   in.header,
+		Header:   header,
 		Key:      lease.Key(),
 		Degraded: append([]string(nil), pl.notes...),
 	}
@@ -205,6 +214,12 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	}
 	status := resp.StatusCode
 	switch {
+	case in.op == provider.OpCountTokens && (status == http.StatusNotFound || status == http.StatusMethodNotAllowed || status == http.StatusNotImplemented):
+		// The provider does not count tokens: try the next one, without holding it against
+		// the provider's health or the key.
+		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: 0})
+		log.fail(u.cfg.Name, "count_tokens_unsupported")
+		return tryResult{next: nextProvider, fail: capture(resp)}
 	case status == http.StatusTooManyRequests:
 		v := lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: -1})
 		log.fail(u.cfg.Name, "429")
@@ -243,6 +258,19 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 		r.affinity.Set(in.session, route.Binding{Provider: u.cfg.Name, Key: lease.Index()})
 	}
 	return tryResult{next: done}
+}
+
+// answerEstimate answers count_tokens for a provider that cannot count, with the relay's
+// local estimate, and says so in x-ccrelay-degraded.
+func (r *Relay) answerEstimate(w *recorder, in *inbound, pl *plan, log *attemptLog) {
+	h := w.Header()
+	h.Set(hdrProvider, pl.u.cfg.Name)
+	h.Set(hdrAttempts, attemptsHeader(log.n, log.reasons, r.cfg.Routing.Debug))
+	h.Set(hdrDegraded, "count_tokens=estimated")
+	r.log.Info("degraded", "provider", pl.u.cfg.Name, "notes", "count_tokens=estimated")
+	writeJSON(w, http.StatusOK, struct {
+		InputTokens int `json:"input_tokens"`
+	}{features.Estimate(in.body)})
 }
 
 // usage is the token usage read from a response, for the key pool's tpm accounting.

@@ -160,7 +160,7 @@ func TestUpstreamFailuresNameTheProvider(t *testing.T) {
 	t.Run("a non-JSON upstream error becomes an Anthropic error with the upstream text", func(t *testing.T) {
 		up := relaytest.NewUpstream(t, relaytest.Status(404, http.Header{"Content-Type": {"text/plain"}}, "404 page not found"))
 		base := startRelay(t, configWith(providerFor(config.TypeOllama, "ollama", up.URL)))
-		resp, body := post(t, base+"/v1/messages/count_tokens", []byte(okBody), nil)
+		resp, body := post(t, base+"/v1/messages", []byte(okBody), nil)
 		wantAnthropicError(t, resp, body, 404, "not_found_error", "404 page not found")
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/ccrelay/ccrelay/relay/provider"
 	"github.com/ccrelay/ccrelay/relay/route"
 	"github.com/tidwall/gjson"
@@ -28,6 +29,8 @@ type inbound struct {
 	// session identifies the client's conversation for prompt-cache affinity
 	// (x-claude-code-session-id or metadata.user_id); "" when unknown.
 	session string
+	// usage is what the feature matrix found in the body, in one pass.
+	usage features.Usage
 }
 
 // candidate is a provider that can serve the request, with the upstream model id.
@@ -47,7 +50,7 @@ func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
 		writeError(w, e)
 		return
 	}
-	plans, e := r.plan(in, cands)
+	plans, e := r.plan(req.Context(), in, cands)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -145,7 +148,22 @@ func inspect(in *inbound) *apierr.Error {
 	in.model = res[0].Str
 	in.stream = in.op == provider.OpMessages && res[2].Type == gjson.True
 	in.session = route.SessionKey(in.header, res[3].String())
+	in.usage = features.Detect(in.body, splitBetas(in.header.Values("Anthropic-Beta")))
+	in.usage.CountTokens = in.op == provider.OpCountTokens
 	return nil
+}
+
+// splitBetas splits anthropic-beta header values (comma lists) into single betas.
+func splitBetas(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, b := range strings.Split(v, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
 }
 
 func firstNonSpace(b []byte) int {

@@ -2,10 +2,18 @@ package relay
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/features"
+	"github.com/ccrelay/ccrelay/relay/provider"
 	"github.com/tidwall/sjson"
 )
 
@@ -16,11 +24,19 @@ type plan struct {
 	model string // upstream model id
 	body  []byte
 	notes []string
+	// header is the forwardable header for this provider when it differs from the client's
+	// (anthropic-beta filtered by the matrix); nil means the inbound header as is.
+	header http.Header
+	// estimate answers count_tokens locally (features.Estimate) instead of asking u, which
+	// cannot count.
+	estimate bool
 }
 
-// plan orders the candidates with the routing strategy and prepares each one's body. Every
-// body starts again from the client's original bytes.
-func (r *Relay) plan(in *inbound, cands []candidate) ([]*plan, *apierr.Error) {
+// plan orders the candidates with the routing strategy and prepares each one's body, skipping
+// the candidates whose feature matrix row refuses the request (capability-aware routing).
+// Every body starts again from the client's original bytes. When every candidate refuses, the
+// first refusal is the answer.
+func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*plan, *apierr.Error) {
 	byName := make(map[string]candidate, len(cands))
 	allowed := make([]string, 0, len(cands))
 	for _, c := range cands {
@@ -41,25 +57,120 @@ func (r *Relay) plan(in *inbound, cands []candidate) ([]*plan, *apierr.Error) {
 	}
 	order := r.router.Order(in.model, allowed, preferred)
 	plans := make([]*plan, 0, len(order))
+	var refusal *features.Refusal
+	seen := map[string]bool{}
 	for _, name := range order {
 		c := byName[name]
-		pl := &plan{u: c.u, model: c.model, body: in.body}
-		if hasThinking && needsThinkingStrip(c.u, origin, in.body) {
-			b, n, err := stripThinking(pl.body)
-			if err != nil {
-				return nil, errorf(http.StatusInternalServerError, "could not remove foreign thinking blocks: %v", err)
-			}
-			pl.body = b
-			pl.notes = append(pl.notes, "thinking_history=stripped:"+strconv.Itoa(n))
+		pl, ref, e := r.prepare(ctx, in, c, origin, hasThinking)
+		if e != nil {
+			return nil, e
 		}
-		if c.model != in.model {
-			b, err := sjson.SetBytes(pl.body, "model", c.model)
-			if err != nil {
-				return nil, errorf(http.StatusInternalServerError, "could not map model %q to %q: %v", in.model, c.model, err)
+		if ref != nil {
+			if refusal == nil {
+				refusal = ref
 			}
-			pl.body = b
+			continue
 		}
+		if pl.estimate {
+			if to, ok := strings.CutPrefix(r.cfg.Routing.CountTokens, "provider:"); ok {
+				// Ask a provider that counts instead (Anthropic's count endpoint is free).
+				u := r.upstream(to)
+				if u == nil || seen[to] {
+					continue
+				}
+				model, _ := serves(&u.cfg, in.model)
+				pl, ref, e = r.prepare(ctx, in, candidate{u: u, model: model}, origin, hasThinking)
+				if e != nil {
+					return nil, e
+				}
+				if ref != nil || pl.estimate {
+					continue
+				}
+				pl.notes = append(pl.notes, "count_tokens=provider:"+to)
+			} else if r.cfg.Routing.CountTokens == config.CountTokensRefuse {
+				if refusal == nil {
+					refusal = &features.Refusal{Feature: features.CountTokens, Status: http.StatusNotFound, Type: apierr.NotFound,
+						Message: fmt.Sprintf("provider %q (%s) cannot count tokens, and routing.count_tokens is refuse; set it to estimate or provider:NAME", name, c.u.cfg.Type)}
+				}
+				continue
+			}
+		}
+		seen[pl.u.cfg.Name] = true
 		plans = append(plans, pl)
 	}
+	if len(plans) == 0 && refusal != nil {
+		return nil, &apierr.Error{Status: refusal.Status, Type: refusal.Type, Message: refusal.Message}
+	}
 	return plans, nil
+}
+
+// prepare makes one candidate's plan: the matrix decision for the features the request uses
+// (refuse, strip, degrade), foreign thinking blocks removed, betas filtered, model mapped.
+func (r *Relay) prepare(ctx context.Context, in *inbound, c candidate, origin string, hasThinking bool) (*plan, *features.Refusal, *apierr.Error) {
+	u := c.u
+	d := features.Decide(u.cfg.Type, u.cfg.Features, in.usage)
+	d.ProviderName = u.cfg.Name
+	if ref := d.Refusal(); ref != nil {
+		return nil, ref, nil
+	}
+	pl := &plan{u: u, model: c.model, body: in.body}
+	if in.op == provider.OpCountTokens && d.Action(features.CountTokens) == features.Degrade {
+		pl.estimate = true
+		return pl, nil, nil
+	}
+	if d.NeedsInline() {
+		b, err := r.inliner.Inline(ctx, pl.body)
+		if err != nil {
+			var ref *features.Refusal
+			if errors.As(err, &ref) {
+				return nil, ref, nil
+			}
+			return nil, nil, errorf(http.StatusBadRequest, "could not fetch a URL source for provider %q: %v", u.cfg.Name, err)
+		}
+		pl.body = b
+	}
+	if hasThinking && needsThinkingStrip(u, origin, in.body) {
+		b, n, err := stripThinking(pl.body)
+		if err != nil {
+			return nil, nil, errorf(http.StatusInternalServerError, "could not remove foreign thinking blocks: %v", err)
+		}
+		pl.body = b
+		pl.notes = append(pl.notes, "thinking_history=stripped:"+strconv.Itoa(n))
+	}
+	b, notes, err := features.Apply(pl.body, d, features.MaxTokensCeiling(u.cfg.Type, c.model))
+	if err != nil {
+		var ref *features.Refusal
+		if errors.As(err, &ref) {
+			return nil, ref, nil
+		}
+		return nil, nil, errorf(http.StatusInternalServerError, "could not adapt the request for provider %q: %v", u.cfg.Name, err)
+	}
+	pl.body = b
+	pl.notes = append(pl.notes, notes...)
+	if len(in.usage.Betas) > 0 && !slices.Equal(d.Betas, in.usage.Betas) {
+		pl.header = in.header.Clone()
+		if len(d.Betas) == 0 {
+			pl.header.Del("Anthropic-Beta")
+		} else {
+			pl.header.Set("Anthropic-Beta", strings.Join(d.Betas, ","))
+		}
+	}
+	if c.model != in.model {
+		b, err := sjson.SetBytes(pl.body, "model", c.model)
+		if err != nil {
+			return nil, nil, errorf(http.StatusInternalServerError, "could not map model %q to %q: %v", in.model, c.model, err)
+		}
+		pl.body = b
+	}
+	return pl, nil, nil
+}
+
+// upstream returns the enabled provider called name, or nil.
+func (r *Relay) upstream(name string) *upstream {
+	for _, u := range r.upstreams {
+		if u.cfg.Name == name {
+			return u
+		}
+	}
+	return nil
 }

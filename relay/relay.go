@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/ccrelay/ccrelay/relay/keys"
 	"github.com/ccrelay/ccrelay/relay/provider"
 	"github.com/ccrelay/ccrelay/relay/route"
@@ -49,6 +50,7 @@ type Relay struct {
 	router    *route.Router
 	affinity  *route.Affinity
 	sigs      *route.Signatures
+	inliner   *features.Inliner
 	maxBody   int64
 	idle      time.Duration
 	started   time.Time
@@ -111,6 +113,11 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 	r.router = route.NewRouter(cfg.Routing, cands, r.now, nil)
 	r.affinity = route.NewAffinity(0, 0, r.now)
 	r.sigs = route.NewSignatures(0)
+	r.inliner = &features.Inliner{
+		MaxBytes:   cfg.Server.Fetch.MaxBytes,
+		Timeout:    cfg.Server.Fetch.Timeout.D(),
+		AllowHosts: cfg.Server.Fetch.AllowHosts,
+	}
 	return r, nil
 }
 

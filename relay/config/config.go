@@ -71,6 +71,20 @@ type Server struct {
 	Timeouts     Timeouts `yaml:"timeouts" toml:"timeouts"`
 	MaxBodyBytes int64    `yaml:"max_body_bytes" toml:"max_body_bytes"`
 	LogLevel     string   `yaml:"log_level" toml:"log_level"`
+	// Fetch bounds the relay's own fetches of image and PDF URLs, used only where a provider's
+	// features override sets image_url or pdf_url to degrade (fetch and inline as base64).
+	Fetch Fetch `yaml:"fetch" toml:"fetch"`
+}
+
+// Fetch configures fetch-and-inline of URL sources. Private, loopback and link-local
+// addresses are always refused.
+type Fetch struct {
+	// AllowHosts lists the hosts that may be fetched; empty means any public host.
+	AllowHosts []string `yaml:"allow_hosts" toml:"allow_hosts"`
+	// MaxBytes caps one fetched file; 0 means 5 MiB.
+	MaxBytes int64 `yaml:"max_bytes" toml:"max_bytes"`
+	// Timeout bounds one fetch; 0 means 10s.
+	Timeout Duration `yaml:"timeout" toml:"timeout"`
 }
 
 // Auth configures how clients authenticate to the relay.

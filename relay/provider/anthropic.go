@@ -33,7 +33,7 @@ type keyAuth struct {
 	mode authHeader
 }
 
-func newAnthropicCompatible(_ context.Context, p *Provider, cfg config.Provider, _ Env) error {
+func newAnthropicCompatible(_ context.Context, p *Provider, cfg config.Provider, env Env) error {
 	raw := cfg.BaseURL
 	if raw == "" && cfg.Type == config.TypeAzure {
 		if cfg.AzureResourceName == "" {
@@ -54,6 +54,13 @@ func newAnthropicCompatible(_ context.Context, p *Provider, cfg config.Provider,
 		mode = authBearer
 	}
 	p.Auth = &keyAuth{typ: cfg.Type, mode: mode}
+	if cfg.Type == config.TypeAzure && strings.EqualFold(cfg.AzureAuth, "entra") {
+		auth, err := newAzureEntraAuth(cfg, env)
+		if err != nil {
+			return err
+		}
+		p.Auth = auth
+	}
 	p.Address = u.Scheme + "://" + u.Host
 	return nil
 }

@@ -1,0 +1,254 @@
+package features
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
+
+// Usage is what one request uses, as found by Detect.
+type Usage struct {
+	found [numFeatures]bool
+	paths [numFeatures]string
+
+	// Model is the body's model.
+	Model string
+	// MaxTokens is the body's max_tokens, 0 when absent.
+	MaxTokens int64
+	// ToolChoice is tool_choice.type ("" when absent) and ToolChoiceJSON its compact JSON,
+	// cut to 120 bytes, for messages.
+	ToolChoice     string
+	ToolChoiceJSON string
+	// ThinkingType is thinking.type ("" when absent) and ThinkingBudget its budget_tokens.
+	ThinkingType   string
+	ThinkingBudget int64
+	// Temperature is the body's temperature when HasTemperature.
+	Temperature    float64
+	HasTemperature bool
+	// Betas are the anthropic-beta values given to Detect, one per entry.
+	Betas []string
+	// UnknownFields are the top-level keys outside the Messages API, in body order.
+	UnknownFields []string
+	// ToolHistory is the path of the first tool_use or tool_result block, "" when none.
+	ToolHistory string
+	// CountTokens marks a /v1/messages/count_tokens call. Detect cannot see the route: the
+	// caller sets it, and the count_tokens feature is then in use.
+	CountTokens bool
+}
+
+// Uses reports whether the request uses f.
+func (u *Usage) Uses(f Feature) bool {
+	if f == CountTokens {
+		return u.CountTokens
+	}
+	return f >= 0 && f < numFeatures && u.found[f]
+}
+
+// Path returns where the request first uses f, as a JSON path such as
+// "messages[1].content[0].cache_control", or "" when it does not.
+func (u *Usage) Path(f Feature) string {
+	if f == CountTokens {
+		if u.CountTokens {
+			return "POST /v1/messages/count_tokens"
+		}
+		return ""
+	}
+	if !u.Uses(f) {
+		return ""
+	}
+	return u.paths[f]
+}
+
+// Features returns the features the request uses, in matrix order.
+func (u *Usage) Features() []Feature {
+	var out []Feature
+	for f := Feature(0); f < numFeatures; f++ {
+		if u.Uses(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (u *Usage) mark(f Feature, l loc, suffix string) {
+	if !u.found[f] {
+		u.found[f] = true
+		u.paths[f] = l.human(suffix)
+	}
+}
+
+// knownTopLevel are the Messages API body keys (wire.md A) plus the keys the Bedrock and
+// Vertex adapters add.
+var knownTopLevel = map[string]bool{
+	"model": true, "messages": true, "system": true, "max_tokens": true, "stream": true,
+	"temperature": true, "top_p": true, "top_k": true, "stop_sequences": true, "tools": true,
+	"tool_choice": true, "thinking": true, "metadata": true, "cache_control": true,
+	"service_tier": true, "container": true, "inference_geo": true, "output_config": true,
+	"speed": true, "context_management": true, "mcp_servers": true,
+	"anthropic_version": true, "anthropic_beta": true,
+}
+
+// Detect finds every feature a Messages API request body uses, in one pass over the body (no
+// unmarshalling; see walk.go): top-level parameters, every system block, message and content block
+// (including the content of tool_result blocks) and every tool. betas are the anthropic-beta
+// header values (comma lists are split). The path of each feature's first use is kept for error
+// messages. A body that is not a JSON object uses nothing but its betas.
+func Detect(body []byte, betas []string) Usage {
+	var u Usage
+	if b := splitBetas(betas); len(b) > 0 {
+		if len(b) == len(betas) && &b[0] == &betas[0] {
+			b = append([]string(nil), b...) // the caller's header slice is not kept
+		}
+		u.Betas = b
+		u.found[AnthropicBeta] = true
+		u.paths[AnthropicBeta] = "anthropic-beta header"
+	}
+	walk(body, func(e *event) {
+		switch e.kind {
+		case evTopKey:
+			u.top(e.key, e.value)
+		case evMessage:
+			if e.role == "system" {
+				u.mark(SystemMessages, e.loc, "role")
+			}
+		case evMessageKey:
+			if e.key == "output_config" && e.value.Get("effort").Exists() {
+				u.mark(Effort, e.loc, "output_config.effort")
+			}
+		case evBlock:
+			u.block(e)
+		case evCache:
+			u.mark(CacheControl, e.loc, "cache_control")
+		case evTool:
+			if f, ok := serverTool(e.btype); ok {
+				u.mark(f, e.loc, "")
+			} else {
+				u.mark(Tools, e.loc, "")
+			}
+			if e.deferred {
+				u.mark(DeferLoading, e.loc, "defer_loading")
+			}
+		}
+	})
+	return u
+}
+
+func (u *Usage) top(key string, v gjson.Result) {
+	if v.Type == gjson.Null {
+		return
+	}
+	switch key {
+	case "model":
+		u.Model = strings.Clone(v.Str)
+	case "stream":
+		if v.Type == gjson.True {
+			u.mark(Streaming, topLoc, "stream")
+		}
+	case "max_tokens":
+		u.MaxTokens = v.Int()
+		u.mark(MaxTokens, topLoc, "max_tokens")
+	case "temperature":
+		u.Temperature, u.HasTemperature = v.Float(), true
+		u.mark(Temperature, topLoc, "temperature")
+	case "top_k":
+		u.mark(TopK, topLoc, "top_k")
+	case "top_p":
+		u.mark(TopP, topLoc, "top_p")
+	case "stop_sequences":
+		if nonEmptyArray(v) {
+			u.mark(StopSequences, topLoc, "stop_sequences")
+		}
+	case "metadata":
+		u.mark(Metadata, topLoc, "metadata")
+	case "context_management":
+		u.mark(ContextManagement, topLoc, "context_management")
+	case "output_config":
+		if v.Get("effort").Exists() {
+			u.mark(Effort, topLoc, "output_config.effort")
+		}
+	case "thinking":
+		u.ThinkingType = strings.Clone(v.Get("type").Str)
+		switch u.ThinkingType {
+		case "enabled":
+			u.mark(ThinkingEnabled, topLoc, "thinking")
+			if b := v.Get("budget_tokens"); b.Exists() {
+				u.ThinkingBudget = b.Int()
+				u.mark(ThinkingBudget, topLoc, "thinking.budget_tokens")
+			}
+		case "adaptive":
+			u.mark(ThinkingAdaptive, topLoc, "thinking")
+		}
+	case "tool_choice":
+		u.ToolChoice = strings.Clone(v.Get("type").Str)
+		u.ToolChoiceJSON = compactJSON(v.Raw, 120)
+		switch u.ToolChoice {
+		case "auto":
+			u.mark(ToolChoiceAuto, topLoc, "tool_choice")
+		case "any":
+			u.mark(ToolChoiceAny, topLoc, "tool_choice")
+		case "tool":
+			u.mark(ToolChoiceTool, topLoc, "tool_choice")
+		case "none":
+			u.mark(ToolChoiceNone, topLoc, "tool_choice")
+		}
+	default:
+		if !knownTopLevel[key] {
+			u.UnknownFields = append(u.UnknownFields, strings.Clone(key))
+			u.mark(UnknownFields, topLoc, key)
+		}
+	}
+}
+
+func (u *Usage) block(e *event) {
+	switch e.btype {
+	case "image":
+		switch e.stype {
+		case "base64":
+			u.mark(ImageBase64, e.loc, "")
+		case "url":
+			u.mark(ImageURL, e.loc, "")
+		case "file":
+			u.mark(FileSource, e.loc, "")
+		}
+	case "document":
+		switch e.stype {
+		case "base64":
+			u.mark(PDFBase64, e.loc, "")
+		case "url":
+			u.mark(PDFURL, e.loc, "")
+		case "text", "content":
+			u.mark(DocumentText, e.loc, "")
+		case "file":
+			u.mark(FileSource, e.loc, "")
+		}
+	case "tool_use", "tool_result":
+		if u.ToolHistory == "" && e.loc.area == areaMessages {
+			u.ToolHistory = e.loc.human("")
+		}
+	}
+}
+
+func nonEmptyArray(v gjson.Result) bool {
+	n := false
+	v.ForEach(func(_, _ gjson.Result) bool {
+		n = true
+		return false
+	})
+	return n && v.IsArray()
+}
+
+// compactJSON returns raw without insignificant whitespace, cut to max bytes.
+func compactJSON(raw string, max int) string {
+	var b bytes.Buffer
+	if json.Compact(&b, []byte(raw)) != nil {
+		b.Reset()
+		b.WriteString(raw)
+	}
+	s := b.String()
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
