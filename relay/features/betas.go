@@ -26,7 +26,8 @@ var betaAllowlists = map[string]map[string]string{
 		"output-128k-2025-02-19":                    "output-128k-2025-02-19",
 		"fine-grained-tool-streaming-2025-05-14":    "fine-grained-tool-streaming-2025-05-14",
 		"context-1m-2025-08-07":                     "context-1m-2025-08-07",
-		"context-management-2025-06-27":             "context-management-2025-06-27",
+		// context-management-2025-06-27 is left out: Bedrock rejects the context_management
+		// body key it goes with (see relay/provider/bedrock_policy.go for the evidence).
 		"effort-2025-11-24":                         "effort-2025-11-24",
 		"compact-2026-01-12":                        "compact-2026-01-12",
 		"dangerous-tool-use-2026-09-03":             "dangerous-tool-use-2026-09-03",

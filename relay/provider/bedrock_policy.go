@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 )
@@ -43,8 +45,9 @@ type bodyPolicy struct {
 //     BerriAI/litellm#27532). safeguards, service_tier, container, mcp_servers, speed and
 //     inference_geo appear in no Bedrock source.
 //
-// Evidence for the betas: LiteLLM's per-provider beta table (BerriAI/litellm
-// litellm/anthropic_beta_headers_config.json, "bedrock"), which also renames
+// The beta allowlist is the feature matrix's (relay/features/betas.go), the one source of truth
+// shared with the matrix cell and `ccrelay matrix`. Its evidence: LiteLLM's per-provider beta
+// table (BerriAI/litellm litellm/anthropic_beta_headers_config.json, "bedrock"), which also renames
 // advanced-tool-use-2025-11-20 to tool-search-tool-2025-10-19 (the name Claude Code itself sends
 // to Bedrock, anthropics/claude-code#49370); interleaved-thinking-2025-05-14 is the one beta even
 // Opus 4.7 on Bedrock accepts (anthropics/claude-code#49370); token-efficient-tools-2025-02-19
@@ -58,26 +61,7 @@ var bedrockPolicy = bodyPolicy{
 		"stop_sequences", "temperature", "top_p", "top_k", "tools", "tool_choice",
 		"thinking", "metadata", "output_config",
 	},
-	betas: map[string]string{
-		"advanced-tool-use-2025-11-20":              "tool-search-tool-2025-10-19",
-		"compact-2026-01-12":                        "compact-2026-01-12",
-		"computer-use-2024-10-22":                   "computer-use-2024-10-22",
-		"computer-use-2025-01-24":                   "computer-use-2025-01-24",
-		"computer-use-2025-11-24":                   "computer-use-2025-11-24",
-		"context-1m-2025-08-07":                     "context-1m-2025-08-07",
-		"dangerous-tool-use-2026-09-03":             "dangerous-tool-use-2026-09-03",
-		"effort-2025-11-24":                         "effort-2025-11-24",
-		"fine-grained-tool-streaming-2025-05-14":    "fine-grained-tool-streaming-2025-05-14",
-		"interleaved-thinking-2025-05-14":           "interleaved-thinking-2025-05-14",
-		"mid-conversation-output-config-2026-07-01": "mid-conversation-output-config-2026-07-01",
-		"mid-conversation-tool-changes-2026-07-01":  "mid-conversation-tool-changes-2026-07-01",
-		"output-128k-2025-02-19":                    "output-128k-2025-02-19",
-		"thinking-binding-controls-2026-08-01":      "thinking-binding-controls-2026-08-01",
-		"thinking-display-updates-2026-08-18":       "thinking-display-updates-2026-08-18",
-		"token-efficient-tools-2025-02-19":          "token-efficient-tools-2025-02-19",
-		"tool-examples-2025-10-29":                  "tool-examples-2025-10-29",
-		"tool-search-tool-2025-10-19":               "tool-search-tool-2025-10-19",
-	},
+	betas: features.BetaAllowlist(config.TypeBedrock),
 }
 
 // vertexPolicy is Vertex AI's policy for publishers/anthropic models.
@@ -91,8 +75,9 @@ var bedrockPolicy = bodyPolicy{
 // service_tier, container, mcp_servers, speed, inference_geo) are dropped rather than risking
 // a 400 for the whole request.
 //
-// Evidence for the betas: LiteLLM's per-provider beta table (BerriAI/litellm
-// litellm/anthropic_beta_headers_config.json, "vertex_ai"), including its rename of
+// The beta allowlist is the feature matrix's (relay/features/betas.go). Its evidence: LiteLLM's
+// per-provider beta table (BerriAI/litellm litellm/anthropic_beta_headers_config.json,
+// "vertex_ai"), including its rename of
 // advanced-tool-use-2025-11-20 to tool-search-tool-2025-10-19.
 var vertexPolicy = bodyPolicy{
 	name: "vertex",
@@ -101,22 +86,7 @@ var vertexPolicy = bodyPolicy{
 		"stop_sequences", "temperature", "top_p", "top_k", "tools", "tool_choice",
 		"thinking", "metadata", "output_config", "context_management",
 	},
-	betas: map[string]string{
-		"advanced-tool-use-2025-11-20":         "tool-search-tool-2025-10-19",
-		"compact-2026-01-12":                   "compact-2026-01-12",
-		"compact-2026-09-04":                   "compact-2026-09-04",
-		"computer-use-2025-01-24":              "computer-use-2025-01-24",
-		"computer-use-2025-11-24":              "computer-use-2025-11-24",
-		"context-1m-2025-08-07":                "context-1m-2025-08-07",
-		"context-management-2025-06-27":        "context-management-2025-06-27",
-		"dangerous-tool-use-2026-09-03":        "dangerous-tool-use-2026-09-03",
-		"interleaved-thinking-2025-05-14":      "interleaved-thinking-2025-05-14",
-		"per-turn-control-2026-07-01":          "per-turn-control-2026-07-01",
-		"thinking-binding-controls-2026-08-01": "thinking-binding-controls-2026-08-01",
-		"thinking-display-updates-2026-08-18":  "thinking-display-updates-2026-08-18",
-		"tool-search-tool-2025-10-19":          "tool-search-tool-2025-10-19",
-		"web-search-2025-03-05":                "web-search-2025-03-05",
-	},
+	betas: features.BetaAllowlist(config.TypeVertex),
 }
 
 // checkObject reports an error unless body is one JSON object.
