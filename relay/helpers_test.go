@@ -24,11 +24,18 @@ import (
 // startRelay serves a relay built from cfg on 127.0.0.1 and returns its URL.
 func startRelay(t testing.TB, cfg *config.Config) string {
 	t.Helper()
+	return startRelayEnv(t, cfg, nil)
+}
+
+// startRelayEnv is startRelay with the environment the providers see (nothing else of the
+// process environment leaks in).
+func startRelayEnv(t testing.TB, cfg *config.Config, env map[string]string) string {
+	t.Helper()
 	if cfg.Routing.Strategy == "" {
 		cfg.Routing.Strategy = "failover"
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r, err := relay.New(context.Background(), relay.Options{Config: cfg, Logger: logger, Getenv: func(string) string { return "" }})
+	r, err := relay.New(context.Background(), relay.Options{Config: cfg, Logger: logger, Getenv: func(k string) string { return env[k] }})
 	if err != nil {
 		t.Fatalf("relay.New: %v", err)
 	}
