@@ -18,14 +18,14 @@ import "strings"
 // Values not listed are dropped; the conformance suite widens the lists.
 var betaAllowlists = map[string]map[string]string{
 	"bedrock": {
-		"computer-use-2024-10-22":                   "computer-use-2024-10-22",
-		"computer-use-2025-01-24":                   "computer-use-2025-01-24",
-		"computer-use-2025-11-24":                   "computer-use-2025-11-24",
-		"token-efficient-tools-2025-02-19":          "token-efficient-tools-2025-02-19",
-		"interleaved-thinking-2025-05-14":           "interleaved-thinking-2025-05-14",
-		"output-128k-2025-02-19":                    "output-128k-2025-02-19",
-		"fine-grained-tool-streaming-2025-05-14":    "fine-grained-tool-streaming-2025-05-14",
-		"context-1m-2025-08-07":                     "context-1m-2025-08-07",
+		"computer-use-2024-10-22":                "computer-use-2024-10-22",
+		"computer-use-2025-01-24":                "computer-use-2025-01-24",
+		"computer-use-2025-11-24":                "computer-use-2025-11-24",
+		"token-efficient-tools-2025-02-19":       "token-efficient-tools-2025-02-19",
+		"interleaved-thinking-2025-05-14":        "interleaved-thinking-2025-05-14",
+		"output-128k-2025-02-19":                 "output-128k-2025-02-19",
+		"fine-grained-tool-streaming-2025-05-14": "fine-grained-tool-streaming-2025-05-14",
+		"context-1m-2025-08-07":                  "context-1m-2025-08-07",
 		// context-management-2025-06-27 is left out: Bedrock rejects the context_management
 		// body key it goes with (see relay/provider/bedrock_policy.go for the evidence).
 		"effort-2025-11-24":                         "effort-2025-11-24",
