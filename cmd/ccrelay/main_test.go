@@ -138,3 +138,43 @@ func TestServeRelaysToTheConfiguredProvider(t *testing.T) {
 		t.Fatal("serve did not shut down")
 	}
 }
+
+func TestTheREADMEMatrixIsGeneratedFromTheFeatureTable(t *testing.T) {
+	code, table, errs := runCLI(t, "matrix", "--format", "markdown")
+	if code != 0 {
+		t.Fatalf("matrix: %d %s", code, errs)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	begin := strings.Index(s, "<!-- matrix:begin")
+	end := strings.Index(s, "<!-- matrix:end -->")
+	if begin < 0 || end < begin {
+		t.Fatal("README.md has no matrix markers")
+	}
+	begin += strings.Index(s[begin:], "-->\n") + len("-->\n")
+	if *update {
+		s = s[:begin] + table + s[end:]
+		if err := os.WriteFile("../../README.md", []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if diff := cmp.Diff(table, s[begin:end]); diff != "" {
+		t.Errorf("README.md's matrix differs from `ccrelay matrix --format markdown` (run go test ./cmd/ccrelay -update):\n%s", diff)
+	}
+}
+
+func TestMatrixCommandRejectsUnknownNames(t *testing.T) {
+	if code, _, errs := runCLI(t, "matrix", "--provider", "openai"); code != 2 || !strings.Contains(errs, "anthropic") {
+		t.Errorf("unknown provider: %d %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, "matrix", "--format", "xml"); code != 2 || !strings.Contains(errs, "markdown") {
+		t.Errorf("unknown format: %d %q", code, errs)
+	}
+	if code, out, _ := runCLI(t, "matrix", "--provider", "ollama", "--format", "json"); code != 0 || !strings.Contains(out, "cache_control") {
+		t.Errorf("json: %d", code)
+	}
+}
