@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/relaytest"
 	"github.com/google/go-cmp/cmp"
 )
@@ -176,5 +177,20 @@ func TestMatrixCommandRejectsUnknownNames(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, "matrix", "--provider", "ollama", "--format", "json"); code != 0 || !strings.Contains(out, "cache_control") {
 		t.Errorf("json: %d", code)
+	}
+}
+
+func TestTheREADMEConfigurationExampleLoads(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	s = s[strings.Index(s, "## Configuration reference"):]
+	start := strings.Index(s, "```yaml\n") + len("```yaml\n")
+	end := strings.Index(s[start:], "```")
+	lookup := func(string) (string, bool) { return "dummy", true }
+	if _, err := config.Parse([]byte(s[start:start+end]), "README.yaml", lookup); err != nil {
+		t.Errorf("the README's configuration example does not load:\n%v", err)
 	}
 }
