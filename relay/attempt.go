@@ -250,6 +250,7 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	h.Set(hdrAttempts, attemptsHeader(log.n, log.reasons, r.cfg.Routing.Debug))
 	if len(call.Degraded) > 0 {
 		h.Set(hdrDegraded, strings.Join(call.Degraded, "; "))
+		u.count(call.Degraded...)
 		r.log.Info("degraded", "provider", u.cfg.Name, "notes", strings.Join(call.Degraded, "; "))
 	}
 	usage := r.relayResponse(w, req, u, resp)
@@ -267,6 +268,7 @@ func (r *Relay) answerEstimate(w *recorder, in *inbound, pl *plan, log *attemptL
 	h.Set(hdrProvider, pl.u.cfg.Name)
 	h.Set(hdrAttempts, attemptsHeader(log.n, log.reasons, r.cfg.Routing.Debug))
 	h.Set(hdrDegraded, "count_tokens=estimated")
+	pl.u.count("count_tokens=estimated")
 	r.log.Info("degraded", "provider", pl.u.cfg.Name, "notes", "count_tokens=estimated")
 	writeJSON(w, http.StatusOK, struct {
 		InputTokens int `json:"input_tokens"`

@@ -79,6 +79,27 @@ func TestTheFeatureMatrixActsThroughTheRelay(t *testing.T) {
 			if d := resp.Header.Get("X-Ccrelay-Degraded"); !strings.Contains(d, tt.degraded) || (tt.degraded == "" && d != "") {
 				t.Errorf("x-ccrelay-degraded = %q, want %q", d, tt.degraded)
 			}
+			if tt.degraded != "" {
+				pr, err := http.Get(base + "/v1/providers")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var st struct {
+					Data []struct{ Features map[string]int64 }
+				}
+				json.NewDecoder(pr.Body).Decode(&st)
+				pr.Body.Close()
+				key, _, _ := strings.Cut(tt.degraded, ":")
+				var n int64
+				for k, v := range st.Data[0].Features {
+					if strings.HasPrefix(k, key) {
+						n += v
+					}
+				}
+				if n != 1 {
+					t.Errorf("/v1/providers feature counters = %v, want %s counted once", st.Data[0].Features, key)
+				}
+			}
 			if strings.Contains(tt.degraded, "count_tokens") {
 				if !gjson.GetBytes(body, "input_tokens").Exists() || len(up.Requests()) != 0 {
 					t.Errorf("estimate: body %s, upstream requests %d", body, len(up.Requests()))

@@ -121,6 +121,9 @@ type providerStatus struct {
 	InFlight            int64           `json:"in_flight"`
 	Models              int             `json:"models"`
 	Mapped              int             `json:"mapped_models"`
+	// Features counts the feature matrix's actions on this provider since start:
+	// "cache_control=stripped", "tool_choice_any=refused", ...
+	Features map[string]int64 `json:"features"`
 }
 
 // canServe reports whether the provider could take a request now.
@@ -141,6 +144,7 @@ func (r *Relay) providerStatuses() []providerStatus {
 			Priority: u.cfg.EffectivePriority(), State: c.State, ConsecutiveFailures: c.ConsecutiveFailures,
 			Keys: u.pool.Snapshot(), InFlight: u.inFlight.Load(),
 			Models: len(u.cfg.Models), Mapped: len(u.cfg.ModelMapping),
+			Features: u.countsSnapshot(),
 		}
 		for _, k := range ps.Keys {
 			switch {

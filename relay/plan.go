@@ -66,6 +66,8 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 			return nil, e
 		}
 		if ref != nil {
+			c.u.count(ref.Feature.String() + "=refused")
+			r.log.Info("refused by the feature matrix", "provider", name, "feature", ref.Feature.String(), "at", ref.Path)
 			if refusal == nil {
 				refusal = ref
 			}

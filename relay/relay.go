@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +63,37 @@ type upstream struct {
 	p        *provider.Provider
 	pool     *keys.Pool
 	inFlight atomic.Int64
+
+	// counts are the feature-matrix counters shown in /v1/providers: "feature=action" of every
+	// strip and degradation, and "feature=refused" of every refusal.
+	countsMu sync.Mutex
+	counts   map[string]int64
+}
+
+// count adds one to each note's counter; a note's detail after ':' is left out of the key.
+func (u *upstream) count(notes ...string) {
+	u.countsMu.Lock()
+	defer u.countsMu.Unlock()
+	if u.counts == nil {
+		u.counts = map[string]int64{}
+	}
+	for _, n := range notes {
+		if i := strings.IndexByte(n, ':'); i > 0 {
+			n = n[:i]
+		}
+		u.counts[n]++
+	}
+}
+
+// countsSnapshot copies the counters.
+func (u *upstream) countsSnapshot() map[string]int64 {
+	u.countsMu.Lock()
+	defer u.countsMu.Unlock()
+	out := make(map[string]int64, len(u.counts))
+	for k, v := range u.counts {
+		out[k] = v
+	}
+	return out
 }
 
 // New builds a relay from a validated configuration.
