@@ -52,7 +52,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "ccrelay",
 		Usage:     "serve the Anthropic Messages API in front of Anthropic, Z.AI, MiniMax, Ollama, Bedrock, Azure and Vertex",
-		UsageText: "ccrelay serve [--config FILE] [--listen ADDR]\nccrelay config validate [FILE]\nccrelay matrix [--provider TYPE] [--format text|markdown|json]\nccrelay version",
+		UsageText: "ccrelay serve [--config FILE] [--listen ADDR]\nccrelay config validate [FILE]\nccrelay matrix [--provider TYPE] [--format text|markdown|json]\nccrelay conform --provider TYPE|--all [--record]\nccrelay version",
 		Description: "Point Claude Code at the relay with ANTHROPIC_BASE_URL=http://127.0.0.1:8787.\n" +
 			"Without a configuration file, serve uses ANTHROPIC_API_KEY, ZAI_API_KEY, MINIMAX_API_KEY and a local Ollama.",
 		Writer:                 stdout,
@@ -64,6 +64,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serveCommand(stdout, stderr),
 			configCommand(stdout, stderr),
 			matrixCommand(stdout),
+			conformCommand(stdout, stderr),
 			{
 				Name:  "version",
 				Usage: "print the version",

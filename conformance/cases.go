@@ -1,0 +1,159 @@
+package conformance
+
+import (
+	"slices"
+
+	"github.com/ccrelay/ccrelay/relay/features"
+)
+
+// Kind says what a case's answer is.
+type Kind string
+
+// Kinds of answers.
+const (
+	// KindMessage is a 200 assistant message, streamed or not.
+	KindMessage Kind = "message"
+	// KindCount is a 200 count_tokens answer: {"input_tokens": N}.
+	KindCount Kind = "count"
+	// KindError is an HTTP error in the Anthropic shape.
+	KindError Kind = "error"
+	// KindStreamError is a 200 stream that ends with an Anthropic error event.
+	KindStreamError Kind = "stream-error"
+)
+
+// Case is one conformance case: a canonical client request (fixtures/requests/<Name>.json) and
+// what must be observed when it goes through the relay to a provider.
+type Case struct {
+	// Name is the case's name, also the name of its request fixture and of its cassettes.
+	Name string
+	// Title says in a few words what the case checks.
+	Title string
+	// Kind is the kind of answer the client must get.
+	Kind Kind
+	// Stop lists the stop reasons a message may end with; empty means any valid one.
+	Stop []string
+	// Blocks lists content block types the message must contain.
+	Blocks []string
+	// Status and ErrorType are the error a KindError case must end with, unless ErrorBy
+	// names another for the provider type (each with its evidence).
+	Status    int
+	ErrorType string
+	ErrorBy   map[string]ErrorWant
+	// Probes are the matrix features whose support this case measures. The matrix cites the
+	// case as evidence for them (features.CaseName).
+	Probes []features.Feature
+	// KeepModel sends the model to the provider unmapped (the unknown-model case).
+	KeepModel bool
+	// Thinking marks cases that need a thinking-capable model when recording.
+	Thinking bool
+	// Provoked reports whether `--record` can bring the case about on demand. Rate limits and
+	// broken streams cannot be: their cassettes stay derived.
+	Provoked bool
+	// NotApplicable maps a provider type to the reason the case does not apply to it.
+	NotApplicable map[string]string
+}
+
+// ErrorWant is the status and Anthropic error type of an error case for one provider type,
+// with where that mapping comes from.
+type ErrorWant struct {
+	Status   int
+	Type     string
+	Evidence string
+}
+
+// errorWant returns the error the case expects from a provider type.
+func (c *Case) errorWant(providerType string) ErrorWant {
+	if w, ok := c.ErrorBy[providerType]; ok {
+		return w
+	}
+	return ErrorWant{Status: c.Status, Type: c.ErrorType, Evidence: "wire.md A.2"}
+}
+
+// cases is the case table, in the order reports list them.
+var cases = []Case{
+	{Name: "text-basic", Title: "non-streaming text answer", Kind: KindMessage,
+		Stop: []string{"end_turn"}, Blocks: []string{"text"}, Provoked: true},
+	{Name: "text-stream", Title: "streaming text answer (text_delta)", Kind: KindMessage,
+		Stop: []string{"end_turn"}, Blocks: []string{"text"}, Provoked: true,
+		Probes: []features.Feature{features.Streaming}},
+	{Name: "system-blocks", Title: "system as an array of text blocks, multi-turn history", Kind: KindMessage,
+		Stop: []string{"end_turn"}, Blocks: []string{"text"}, Provoked: true},
+	{Name: "max-tokens-stop", Title: "answer cut by max_tokens (stop_reason max_tokens)", Kind: KindMessage,
+		Stop: []string{"max_tokens"}, Provoked: true},
+	{Name: "stop-sequence", Title: "streamed answer ended by a stop sequence", Kind: KindMessage,
+		Blocks: []string{"text"}, Provoked: true,
+		Probes: []features.Feature{features.StopSequences}},
+	{Name: "tool-use", Title: "non-streaming tool_use with parsed input", Kind: KindMessage,
+		Stop: []string{"tool_use"}, Blocks: []string{"tool_use"}, Provoked: true,
+		Probes: []features.Feature{features.Tools}},
+	{Name: "tool-use-stream", Title: "streamed tool_use (input_json_delta)", Kind: KindMessage,
+		Stop: []string{"tool_use"}, Blocks: []string{"tool_use"}, Provoked: true,
+		Probes: []features.Feature{features.Tools}},
+	{Name: "tool-result-followup", Title: "answer after a tool_result", Kind: KindMessage,
+		Stop: []string{"end_turn"}, Blocks: []string{"text"}, Provoked: true},
+	{Name: "thinking-stream", Title: "streamed thinking (thinking_delta, signature_delta)", Kind: KindMessage,
+		Stop: []string{"end_turn", "tool_use"}, Blocks: []string{"thinking"}, Thinking: true, Provoked: true,
+		Probes: []features.Feature{features.ThinkingEnabled}},
+	{Name: "image-base64", Title: "user image, base64 source", Kind: KindMessage,
+		Provoked: true, Probes: []features.Feature{features.ImageBase64}},
+	{Name: "image-url", Title: "user image, url source", Kind: KindMessage,
+		Provoked: true, Probes: []features.Feature{features.ImageURL}},
+	{Name: "document-pdf", Title: "PDF document, base64 source", Kind: KindMessage,
+		Provoked: true, Probes: []features.Feature{features.PDFBase64}},
+	{Name: "cache-control", Title: "prompt caching (cache_control)", Kind: KindMessage,
+		Stop: []string{"end_turn"}, Provoked: true, Probes: []features.Feature{features.CacheControl}},
+	{Name: "tool-choice-any", Title: "tool_choice any: a tool call is forced", Kind: KindMessage,
+		Provoked: true, Probes: []features.Feature{features.ToolChoiceAny}},
+	{Name: "tool-choice-tool", Title: "tool_choice tool: a named tool is forced", Kind: KindMessage,
+		Provoked: true, Probes: []features.Feature{features.ToolChoiceTool}},
+	{Name: "count-tokens", Title: "POST /v1/messages/count_tokens", Kind: KindCount,
+		Provoked: true, Probes: []features.Feature{features.CountTokens}},
+	{Name: "error-unknown-model", Title: "unknown model: Anthropic-shaped error", Kind: KindError,
+		Status: 404, ErrorType: "not_found_error", KeepModel: true, Provoked: true,
+		ErrorBy: map[string]ErrorWant{
+			"bedrock": {400, "invalid_request_error", "wire.md B.2: ValidationException (invalid model identifier) → 400"},
+		}},
+	{Name: "error-invalid-request", Title: "invalid request: 400 invalid_request_error", Kind: KindError,
+		Status: 400, ErrorType: "invalid_request_error", Provoked: true},
+	{Name: "error-rate-limited", Title: "rate limited: 429 rate_limit_error", Kind: KindError,
+		Status: 429, ErrorType: "rate_limit_error",
+		NotApplicable: map[string]string{
+			"ollama": "Ollama has no rate limits; a full queue answers 503 (wire.md B.7), another condition",
+		}},
+	{Name: "error-midstream", Title: "stream broken after the first events ends with an error event", Kind: KindStreamError},
+	{Name: "claude-code-session", Title: "a real Claude Code request (betas, system message, 12 tools)", Kind: KindMessage,
+		Provoked: true,
+		Probes: []features.Feature{features.SystemMessages, features.ContextManagement, features.DeferLoading,
+			features.Effort, features.ThinkingAdaptive, features.AnthropicBeta}},
+}
+
+// Cases returns the conformance cases in report order.
+func Cases() []Case {
+	out := make([]Case, len(cases))
+	for i, c := range cases {
+		out[i] = c
+		out[i].Stop = slices.Clone(c.Stop)
+		out[i].Blocks = slices.Clone(c.Blocks)
+		out[i].Probes = slices.Clone(c.Probes)
+	}
+	return out
+}
+
+// caseByName returns the case with the given name.
+func caseByName(name string) (*Case, bool) {
+	for i := range cases {
+		if cases[i].Name == name {
+			return &cases[i], true
+		}
+	}
+	return nil, false
+}
+
+// caseNames returns the names of all cases.
+func caseNames() []string {
+	out := make([]string, len(cases))
+	for i := range cases {
+		out[i] = cases[i].Name
+	}
+	return out
+}
