@@ -15,11 +15,6 @@ import (
 // Each entry must fail: once it passes the test says so, and the entry must go. (An expected
 // failure, never a skip: CI stays strict about everything else.)
 var expectedFailures = map[string]string{
-	"bedrock/claude-code-session": "finding: the matrix passes context_management on bedrock (unknown/pass), but the bedrock adapter drops it " +
-		"(relay/provider/bedrock_policy.go, citing anthropics/claude-code#49548): one of the two is wrong",
-	"bedrock/error-rate-limited": "finding: after a 429 the relay retries a keyless provider (SigV4) with the same credentials " +
-		"(relay/attempt.go: a lease index of -1 is never marked tried); the second request is not in the cassette and the client gets 502, not the 429",
-	"vertex/error-rate-limited": "finding: after a 429 the relay retries a keyless provider (Google credentials); the client gets 502, not the 429",
 }
 
 // repoOptions replays the cassettes and requests of this repository.

@@ -77,9 +77,11 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 				}
 				break
 			}
-			if tried[lease.Index()] && lease.Index() >= 0 {
+			if tried[lease.Index()] {
+				// Every usable key of this provider has had its turn (a provider without keys,
+				// index -1, has one turn).
 				lease.Release(keys.Outcome{Status: 0, Usage: 0})
-				break // every usable key of this provider has had its turn
+				break
 			}
 			tried[lease.Index()] = true
 			allLimited = false

@@ -196,7 +196,7 @@ var matrix = [numFeatures]row{
 		"zai":       {Unknown, Pass, "", ""},
 		"minimax":   {None, Strip, "documented as ignored", evMinimaxDoc},
 		"ollama":    {None, Strip, "not read (unknown fields are ignored)", evOllamaWire + "; " + evOllamaSrc},
-		"bedrock":   {Unknown, Pass, "the context-management beta is forwarded by other gateways", evLiteLLM},
+		"bedrock":   {None, Strip, "400 \"context_management: Extra inputs are not permitted\"; the beta is dropped too", "relay/provider/bedrock_policy.go (issue reports cited there); conformance bedrock/claude-code-session"},
 		"azure":     {Unknown, Pass, "", ""},
 		"vertex":    {Unknown, Pass, "the context-management beta is forwarded by other gateways", evLiteLLM},
 	},

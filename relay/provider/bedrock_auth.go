@@ -108,15 +108,16 @@ func newBedrockAuthWith(region, bearer string, p aws.CredentialsProvider) *bedro
 
 // Authenticate implements Authenticator. SigV4 signs the headers as they are now and the hex
 // SHA-256 of body, so nothing may change the request afterwards.
-func (a *bedrockAuth) Authenticate(ctx context.Context, req *http.Request, body []byte, c *Call) error {
+//
+// The provider's keys[] are not Bedrock credentials: the product documentation's Bedrock
+// example lists `key: "bedrock-internal"  # Internal key for cc-relay auth`, an entry of the key
+// pool that carries rpm/tpm limits. So Call.Key is never sent; a Bedrock API key comes only
+// from aws_bearer_token or AWS_BEARER_TOKEN_BEDROCK.
+func (a *bedrockAuth) Authenticate(ctx context.Context, req *http.Request, body []byte, _ *Call) error {
 	for _, h := range []string{"Authorization", "X-Api-Key", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"} {
 		req.Header.Del(h)
 	}
-	token := c.Key
-	if token == "" {
-		token = a.bearer
-	}
-	if token != "" {
+	if token := a.bearer; token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 		return nil
 	}

@@ -97,7 +97,9 @@ func TestBedrockCredentialSources(t *testing.T) {
 		}, signer: testAKID},
 		{name: "aws_bearer_token", cfg: func(c *config.Provider) { c.AWSBearerToken = testBearer }, signer: "bearer"},
 		{name: "AWS_BEARER_TOKEN_BEDROCK", env: map[string]string{"AWS_BEARER_TOKEN_BEDROCK": testBearer, "AWS_ACCESS_KEY_ID": "AKIDWRONG", "AWS_SECRET_ACCESS_KEY": "x"}, signer: "bearer"},
-		{name: "Call.Key is a Bedrock API key", cfg: func(c *config.Provider) { c.AWSAccessKeyID, c.AWSSecretAccessKey = testAKID, "wrong" }, key: testBearer, signer: "bearer"},
+		// The seed's Bedrock example has keys: [{key: "bedrock-internal"}], "internal key for
+		// cc-relay auth": a pool entry for limits, never a Bedrock credential.
+		{name: "a key-pool key is never sent to Bedrock", cfg: func(c *config.Provider) { c.AWSAccessKeyID, c.AWSSecretAccessKey = testAKID, testSecret }, key: "bedrock-internal", signer: testAKID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
