@@ -44,7 +44,30 @@ func Lookup(providerType string, f Feature) Cell {
 // such as "ollama/tool-choice-any". The conformance suite names its cases this way so that the
 // matrix can point at them.
 func CaseName(providerType string, f Feature) string {
+	if c, ok := caseNames[f]; ok {
+		return providerType + "/" + c
+	}
 	return providerType + "/" + strings.ReplaceAll(f.String(), "_", "-")
+}
+
+// caseNames maps the features whose conformance case is named differently from the feature
+// (fixtures/requests/<case>.json). The features of Claude Code's own requests are checked by
+// the claude-code-session case.
+var caseNames = map[Feature]string{
+	Streaming:         "text-stream",
+	Tools:             "tool-use",
+	ThinkingEnabled:   "thinking-stream",
+	ThinkingBudget:    "thinking-stream",
+	PDFBase64:         "document-pdf",
+	StopSequences:     "stop-sequence",
+	MaxTokens:         "max-tokens-stop",
+	ThinkingAdaptive:  "claude-code-session",
+	Effort:            "claude-code-session",
+	SystemMessages:    "claude-code-session",
+	ContextManagement: "claude-code-session",
+	DeferLoading:      "claude-code-session",
+	AnthropicBeta:     "claude-code-session",
+	Metadata:          "claude-code-session",
 }
 
 // knownProvider reports whether typ is one of Providers.
