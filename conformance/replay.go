@@ -10,7 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ccrelay/ccrelay/relay/relaytest"
+	"github.com/ccrelay/ccrelay/relay/provider"
+	"github.com/ccrelay/ccrelay/relay/sse"
 	"gopkg.in/dnaeon/go-vcr.v2/cassette"
 )
 
@@ -88,7 +89,7 @@ func (t *replayTransport) interactionUsed() bool {
 }
 
 // response builds the recorded response. SSE and event-stream bodies are cut into events or
-// frames (relaytest.SplitSSE, relaytest.SplitFrames) delivered one per Read.
+// frames (sse.Split, provider.SplitFrames) delivered one per Read.
 func (t *replayTransport) response(req *http.Request, ix *cassette.Interaction) *http.Response {
 	h := ix.Response.Headers.Clone()
 	if h == nil {
@@ -102,9 +103,9 @@ func (t *replayTransport) response(req *http.Request, ix *cassette.Interaction) 
 	length := int64(len(body))
 	switch mediaType(h.Get("Content-Type")) {
 	case "text/event-stream":
-		chunks, length = relaytest.SplitSSE(body), -1
+		chunks, length = sse.Split(body), -1
 	case "application/vnd.amazon.eventstream":
-		chunks, length = relaytest.SplitFrames(body), -1
+		chunks, length = provider.SplitFrames(body), -1
 	}
 	if length >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(length, 10))

@@ -18,9 +18,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/ccrelay/ccrelay/relay/provider"
+	"github.com/ccrelay/ccrelay/relay/sse"
 	"io"
 	"mime"
 	"os"
@@ -279,61 +280,8 @@ func (ix *Interaction) Events() [][]byte {
 	return nil
 }
 
-// SplitSSE splits an SSE byte stream after each blank line, so that each
-// chunk is one event with its terminating blank line. Line ends may be LF,
-// CRLF or CR and are kept as they are. Blank lines before an event stay with
-// that event, and trailing bytes without a blank line form the last chunk, so
-// the chunks always concatenate to b.
-func SplitSSE(b []byte) [][]byte {
-	var out [][]byte
-	start := 0     // start of the current chunk
-	lineStart := 0 // start of the current line
-	content := false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c != '\n' && c != '\r' {
-			continue
-		}
-		end := i + 1 // just past the line terminator
-		if c == '\r' && i+1 < len(b) && b[i+1] == '\n' {
-			end++
-		}
-		if i == lineStart { // blank line
-			if content {
-				out = append(out, b[start:end:end])
-				start = end
-				content = false
-			}
-		} else {
-			content = true
-		}
-		i = end - 1
-		lineStart = end
-	}
-	if start < len(b) {
-		out = append(out, b[start:len(b):len(b)])
-	}
-	return out
-}
+// SplitSSE splits an SSE byte stream into events; see sse.Split.
+func SplitSSE(b []byte) [][]byte { return sse.Split(b) }
 
-// SplitFrames splits an AWS event-stream byte stream into frames using each
-// frame's 4-byte big-endian total length prefix. It does not check CRCs. Bytes
-// that do not form a whole frame (a short tail or an impossible length) are
-// returned as one last chunk, so the chunks always concatenate to b.
-func SplitFrames(b []byte) [][]byte {
-	const minFrame = 16
-	var out [][]byte
-	i := 0
-	for len(b)-i >= 4 {
-		n := int(binary.BigEndian.Uint32(b[i:]))
-		if n < minFrame || n > len(b)-i {
-			break
-		}
-		out = append(out, b[i:i+n:i+n])
-		i += n
-	}
-	if i < len(b) {
-		out = append(out, b[i:len(b):len(b)])
-	}
-	return out
-}
+// SplitFrames splits an AWS event-stream byte stream into frames; see provider.SplitFrames.
+func SplitFrames(b []byte) [][]byte { return provider.SplitFrames(b) }
