@@ -15,7 +15,6 @@ import (
 	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/ccrelay/ccrelay/relay/provider"
 	"github.com/ccrelay/ccrelay/relay/route"
-	"github.com/tidwall/gjson"
 )
 
 // inbound is what the relay knows about a client request after admitting and inspecting it.
@@ -126,7 +125,7 @@ func inspect(in *inbound) *apierr.Error {
 	if len(in.body) == 0 {
 		return errorf(http.StatusBadRequest, "request body is empty; send a JSON object with model, max_tokens and messages")
 	}
-	if !gjson.ValidBytes(in.body) {
+	if !structurallyValid(in.body) {
 		var v any
 		err := json.Unmarshal(in.body, &v) // error path only: for the offset of the mistake
 		return errorf(http.StatusBadRequest, "request body is not valid JSON: %v", err)
@@ -134,22 +133,23 @@ func inspect(in *inbound) *apierr.Error {
 	if in.body[firstNonSpace(in.body)] != '{' {
 		return errorf(http.StatusBadRequest, "request body must be a JSON object")
 	}
-	res := gjson.GetManyBytes(in.body, "model", "messages", "stream", "metadata.user_id")
+	// One pass over the bytes finds both what the relay routes on and the features in use.
+	u := features.Detect(in.body, splitBetas(in.header.Values("Anthropic-Beta")))
 	switch {
-	case !res[0].Exists():
+	case !u.HasModel:
 		return errorf(http.StatusBadRequest, "model: field required")
-	case res[0].Type != gjson.String || res[0].Str == "":
+	case !u.ModelIsString || u.Model == "":
 		return errorf(http.StatusBadRequest, "model: want a non-empty string")
-	case !res[1].Exists():
+	case !u.HasMessages:
 		return errorf(http.StatusBadRequest, "messages: field required")
-	case !res[1].IsArray():
+	case !u.MessagesArray:
 		return errorf(http.StatusBadRequest, "messages: want an array of messages")
 	}
-	in.model = res[0].Str
-	in.stream = in.op == provider.OpMessages && res[2].Type == gjson.True
-	in.session = route.SessionKey(in.header, res[3].String())
-	in.usage = features.Detect(in.body, splitBetas(in.header.Values("Anthropic-Beta")))
-	in.usage.CountTokens = in.op == provider.OpCountTokens
+	u.CountTokens = in.op == provider.OpCountTokens
+	in.usage = u
+	in.model = u.Model
+	in.stream = in.op == provider.OpMessages && u.Uses(features.Streaming)
+	in.session = route.SessionKey(in.header, u.MetadataUserID)
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,7 +45,7 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 	// Affinity: a history with signed thinking sticks to the provider that signed it; otherwise
 	// a session sticks to the provider that served it, so its prompt cache stays warm.
 	preferred, origin, hasThinking := "", "", false
-	if bytes.Contains(in.body, []byte(`"signature"`)) || bytes.Contains(in.body, []byte(`"redacted_thinking"`)) {
+	if in.usage.ThinkingHistory {
 		origin, hasThinking = r.thinkingOrigin(in.body)
 		if _, ok := byName[origin]; ok {
 			preferred = origin

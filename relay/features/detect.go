@@ -36,6 +36,16 @@ type Usage struct {
 	// CountTokens marks a /v1/messages/count_tokens call. Detect cannot see the route: the
 	// caller sets it, and the count_tokens feature is then in use.
 	CountTokens bool
+
+	// What the relay routes on, found in the same pass so that it never scans the body again:
+	// HasModel reports a model key and ModelIsString that its value is a string; HasMessages a
+	// messages key and MessagesArray that it is an array; MetadataUserID is metadata.user_id;
+	// ThinkingHistory reports a thinking or redacted_thinking block in an assistant message.
+	HasModel, ModelIsString    bool
+	HasMessages, MessagesArray bool
+	MetadataUserID             string
+	ThinkingHistory            bool
+	lastRole                   string
 }
 
 // Uses reports whether the request uses f.
@@ -110,6 +120,7 @@ func Detect(body []byte, betas []string) Usage {
 		case evTopKey:
 			u.top(e.key, e.value)
 		case evMessage:
+			u.lastRole = e.role
 			if e.role == "system" {
 				u.mark(SystemMessages, e.loc, "role")
 			}
@@ -119,6 +130,9 @@ func Detect(body []byte, betas []string) Usage {
 			}
 		case evBlock:
 			u.block(e)
+			if e.loc.area == areaMessages && u.lastRole == "assistant" && (e.btype == "thinking" || e.btype == "redacted_thinking") {
+				u.ThinkingHistory = true
+			}
 		case evCache:
 			u.mark(CacheControl, e.loc, "cache_control")
 		case evTool:
@@ -136,6 +150,12 @@ func Detect(body []byte, betas []string) Usage {
 }
 
 func (u *Usage) top(key string, v gjson.Result) {
+	switch key {
+	case "model":
+		u.HasModel, u.ModelIsString = true, v.Type == gjson.String
+	case "messages":
+		u.HasMessages, u.MessagesArray = true, v.IsArray()
+	}
 	if v.Type == gjson.Null {
 		return
 	}
@@ -162,6 +182,7 @@ func (u *Usage) top(key string, v gjson.Result) {
 		}
 	case "metadata":
 		u.mark(Metadata, topLoc, "metadata")
+		u.MetadataUserID = strings.Clone(v.Get("user_id").Str)
 	case "context_management":
 		u.mark(ContextManagement, topLoc, "context_management")
 	case "output_config":
