@@ -36,4 +36,3 @@ func Split(b []byte) [][]byte {
 	}
 	return out
 }
-
