@@ -90,10 +90,12 @@ func (r *Relay) admit(req *http.Request, op provider.Op) (*inbound, *apierr.Erro
 
 // readBody reads the whole body once, refusing anything over server.max_body_bytes.
 func (r *Relay) readBody(req *http.Request) ([]byte, *apierr.Error) {
-	tooLarge := errorf(http.StatusRequestEntityTooLarge,
-		"request body is larger than the relay's limit of %d bytes (server.max_body_bytes)", r.maxBody)
+	tooLarge := func() *apierr.Error {
+		return errorf(http.StatusRequestEntityTooLarge,
+			"request body is larger than the relay's limit of %d bytes (server.max_body_bytes)", r.maxBody)
+	}
 	if req.ContentLength > r.maxBody {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	size := req.ContentLength
 	if size < 0 || size > r.maxBody {
@@ -115,7 +117,7 @@ func (r *Relay) readBody(req *http.Request) ([]byte, *apierr.Error) {
 		}
 	}
 	if int64(len(buf)) > r.maxBody {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	return buf, nil
 }
