@@ -530,6 +530,47 @@ func BenchmarkFloor(b *testing.B) {
 	benchLoopback(b, newFloor, func() http.RoundTripper { return floorTransport() })
 }
 
+// BenchmarkRelayBodyScaling sends the fixture with its messages repeated 1, 2 and 4 times
+// (the messages are ~10 KB of the 49 KB: 49, 59 and 79 KB) through the handler in memory
+// (JSON). With one body buffer per request and nothing else proportional to the body, B/op
+// grows by the body's growth and nonbody-B/op stays flat: it is B/op minus one body buffer
+// as the runtime sizes it (len+1 bytes, rounded up to whole 8 KB pages above 32 KB).
+func BenchmarkRelayBodyScaling(b *testing.B) {
+	req := loadBenchRequest(b)
+	msgs := gjson.GetBytes(req.json, "messages").Raw
+	inner := msgs[1 : len(msgs)-1]
+	for _, times := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("x%d", times), func(b *testing.B) {
+			body := req.json
+			if times > 1 {
+				many := "[" + strings.TrimSuffix(strings.Repeat(inner+",", times), ",") + "]"
+				var err error
+				if body, err = sjson.SetRawBytes(bytes.Clone(req.json), "messages", []byte(many)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rep := reply(20)
+			h := newRelay(b, "http://upstream.invalid", &memUpstream{reply: rep})
+			base := memRequest(b, req, body, false)
+			serveMem(b, h, base, body, false, len(rep.json))
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			b.ResetTimer()
+			for range b.N {
+				serveMem(b, h, base, body, false, len(rep.json))
+			}
+			b.StopTimer()
+			runtime.ReadMemStats(&ms1)
+			perOp := float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(b.N)
+			buffer := (len(body) + 1 + 8191) &^ 8191
+			b.ReportMetric(float64(len(body)), "body-B")
+			b.ReportMetric(perOp-float64(buffer), "nonbody-B/op")
+		})
+	}
+}
+
 // BenchmarkRelayStreamEvents relays streams of 20 and 1,000 deltas through the handler (in
 // memory) and reports the cost per relayed event: the long stream makes the per-request part
 // negligible, so its ns/event and allocs/event are the SSE path's per-event cost.

@@ -24,10 +24,15 @@ func forwardRequestHeader(canonical string) bool {
 	case "Accept", "User-Agent", "X-App":
 		return true
 	}
-	lower := strings.ToLower(canonical)
-	return strings.HasPrefix(lower, "anthropic-") ||
-		strings.HasPrefix(lower, "x-stainless-") ||
-		strings.HasPrefix(lower, "x-claude-code-")
+	return hasPrefixFold(canonical, "anthropic-") ||
+		hasPrefixFold(canonical, "x-stainless-") ||
+		hasPrefixFold(canonical, "x-claude-code-")
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case, without the allocation of
+// strings.ToLower (one per header per request).
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // upstreamHeader returns the forwardable subset of the client's headers.
@@ -50,7 +55,7 @@ func passResponseHeader(canonical string) bool {
 	case "Content-Type", "Request-Id", "Retry-After", "Retry-After-Ms", "X-Should-Retry":
 		return true
 	}
-	return strings.HasPrefix(strings.ToLower(canonical), "anthropic-ratelimit-")
+	return hasPrefixFold(canonical, "anthropic-ratelimit-")
 }
 
 // copyResponseHeader copies the passable upstream headers to the client's response.

@@ -235,11 +235,18 @@ func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Dur
 	if w.status >= 500 {
 		level = slog.LevelWarn
 	}
+	ctx := req.Context()
+	if !r.log.Enabled(ctx, level) {
+		return
+	}
 	h := w.Header()
-	r.log.Log(req.Context(), level, "request",
-		"id", id, "method", req.Method, "path", req.URL.Path, "status", w.status,
-		"provider", h.Get(hdrProvider), "attempts", h.Get(hdrAttempts),
-		"degraded", h.Get(hdrDegraded), "bytes", w.written, "duration", d.Round(time.Microsecond))
+	// LogAttrs with typed attributes: no interface boxing of the ints and the duration, and
+	// the record's attributes fit its inline array.
+	r.log.LogAttrs(ctx, level, "request",
+		slog.String("id", id), slog.String("method", req.Method), slog.String("path", req.URL.Path),
+		slog.Int("status", w.status), slog.String("provider", h.Get(hdrProvider)),
+		slog.String("attempts", h.Get(hdrAttempts)), slog.String("degraded", h.Get(hdrDegraded)),
+		slog.Int64("bytes", w.written), slog.Duration("duration", d.Round(time.Microsecond)))
 }
 
 // recorder remembers the status and size of a response. Like every ResponseWriter wrapper of

@@ -72,7 +72,7 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 	defer timer.Stop()
 
 	rd := sse.NewReader(resp.Body)
-	var terminal bool
+	var terminal, thinking bool
 	for {
 		ev, err := rd.Next()
 		if err != nil {
@@ -86,8 +86,12 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 		if _, werr := w.Write(ev.Raw); werr != nil {
 			return // the client is gone; the deferred Close cancels the upstream
 		}
-		if ferr := rc.Flush(); ferr != nil {
-			return
+		// Flush as soon as no further complete event is already at hand: an event that
+		// arrived alone goes out at once, events that arrived in one read go out together.
+		if !rd.Pending() {
+			if ferr := rc.Flush(); ferr != nil {
+				return
+			}
 		}
 		switch ev.Name {
 		case "message_stop", "error":
@@ -95,8 +99,12 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 		case "message_start":
 			res := gjson.GetManyBytes(ev.Data, "message.usage.input_tokens", "message.usage.cache_creation_input_tokens", "message.usage.cache_read_input_tokens", "message.usage.output_tokens")
 			us = usage{input: int(res[0].Int() + res[1].Int() + res[2].Int()), output: int(res[3].Int()), known: true}
+		case "content_block_start":
+			// Signature deltas only follow thinking blocks: text and tool_use deltas, nearly
+			// every event of a stream, are not searched.
+			thinking = thinking || gjson.GetBytes(ev.Data, "content_block.type").Str == "thinking"
 		case "content_block_delta":
-			if bytes.Contains(ev.Data, []byte(`"signature_delta"`)) {
+			if thinking && bytes.Contains(ev.Data, []byte(`"signature_delta"`)) {
 				r.sigs.Remember(gjson.GetBytes(ev.Data, "delta.signature").Str, u.cfg.Name)
 			}
 		case "message_delta":

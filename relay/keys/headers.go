@@ -19,6 +19,19 @@ const (
 
 var familyNames = [numFamilies]string{"requests", "tokens", "input-tokens", "output-tokens"}
 
+// familyHeaders are the canonical header names of each family, built once: observeBudgets
+// runs on every response, and building "Anthropic-Ratelimit-"+name+"-Remaining" there cost
+// two concatenations and a canonicalization per family.
+var familyHeaders = func() (h [numFamilies]struct{ remaining, reset, limit string }) {
+	for f, name := range familyNames {
+		prefix := "Anthropic-Ratelimit-" + name
+		h[f].remaining = http.CanonicalHeaderKey(prefix + "-Remaining")
+		h[f].reset = http.CanonicalHeaderKey(prefix + "-Reset")
+		h[f].limit = http.CanonicalHeaderKey(prefix + "-Limit")
+	}
+	return h
+}()
+
 // budgetReasons say which upstream limit holds a key back, by family.
 var budgetReasons = [numFamilies]string{
 	"upstream requests limit reached",
@@ -94,17 +107,20 @@ func observeBudgets(now time.Time, h http.Header, budgets *[numFamilies]budget) 
 	if h == nil {
 		return
 	}
-	for f, name := range familyNames {
-		prefix := "Anthropic-Ratelimit-" + name
-		rem, err := strconv.ParseFloat(strings.TrimSpace(h.Get(prefix+"-Remaining")), 64)
+	for f, names := range familyHeaders {
+		v := h[names.remaining] // canonical key: a map lookup, no allocation
+		if len(v) == 0 {
+			continue // the usual case without rate-limit headers: no ParseFloat error to allocate
+		}
+		rem, err := strconv.ParseFloat(strings.TrimSpace(v[0]), 64)
 		if err != nil || rem < 0 {
 			continue
 		}
-		reset, err := time.Parse(time.RFC3339, strings.TrimSpace(h.Get(prefix+"-Reset")))
+		reset, err := time.Parse(time.RFC3339, strings.TrimSpace(h.Get(names.reset)))
 		if err != nil || !reset.After(now) {
 			continue
 		}
-		limit, err := strconv.ParseFloat(strings.TrimSpace(h.Get(prefix+"-Limit")), 64)
+		limit, err := strconv.ParseFloat(strings.TrimSpace(h.Get(names.limit)), 64)
 		if err != nil {
 			limit = 0
 		}

@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"strings"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream/eventstreamapi"
@@ -57,46 +58,13 @@ func (t *trackingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// next returns the next frame. It returns io.EOF only at a clean frame boundary; a frame cut
-// short, a length out of bounds or a checksum mismatch is another error. The returned payload
-// is valid until the next call.
+// next returns the next frame, decoded by the SDK's decoder. It returns io.EOF only at a clean
+// frame boundary; a frame cut short, a length out of bounds or a checksum mismatch is another
+// error. The returned payload is valid until the next call.
 func (f *frameReader) next() (eventstream.Message, error) {
-	var pre [framePreludeLen]byte
-	if _, err := io.ReadFull(f.r, pre[:]); err != nil {
-		switch {
-		case err == io.EOF:
-			return eventstream.Message{}, io.EOF
-		case err == io.ErrUnexpectedEOF:
-			return eventstream.Message{}, errors.New("truncated frame prelude")
-		}
-		return eventstream.Message{}, fmt.Errorf("read: %w", err)
-	}
-	total := binary.BigEndian.Uint32(pre[0:4])
-	headers := binary.BigEndian.Uint32(pre[4:8])
-	if crc32.ChecksumIEEE(pre[:8]) != binary.BigEndian.Uint32(pre[8:12]) {
-		return eventstream.Message{}, errors.New("corrupt frame: prelude checksum mismatch")
-	}
-	if total < frameMinLen || total > maxFrameLen || headers > maxFrameHeaderLen || headers > total-frameMinLen {
-		return eventstream.Message{}, fmt.Errorf("invalid frame: length %d, headers length %d", total, headers)
-	}
-	// Read the whole frame and check its CRC before decoding: the decoder parses headers before
-	// it checks the CRC, and panics on some corrupt headers (fixed upstream in eventstream
-	// v1.7). Holding one frame is the only buffering.
-	buf := bytes.NewBuffer(f.frame[:0])
-	buf.Write(pre[:])
-	n, err := io.Copy(buf, io.LimitReader(f.r, int64(total-framePreludeLen)))
-	f.frame = buf.Bytes()
-	switch {
-	case f.r.err != nil:
-		return eventstream.Message{}, fmt.Errorf("read: %w", f.r.err)
-	case err != nil:
-		return eventstream.Message{}, fmt.Errorf("read: %w", err)
-	case n < int64(total-framePreludeLen):
-		return eventstream.Message{}, errors.New("truncated frame")
-	}
-	frame := f.frame[:total]
-	if crc32.ChecksumIEEE(frame[:total-4]) != binary.BigEndian.Uint32(frame[total-4:]) {
-		return eventstream.Message{}, errors.New("corrupt frame: message checksum mismatch")
+	frame, err := f.nextFrame()
+	if err != nil {
+		return eventstream.Message{}, err
 	}
 	msg, err := decodeFrame(f.dec, frame, f.payload[:0])
 	if err != nil {
@@ -104,6 +72,114 @@ func (f *frameReader) next() (eventstream.Message, error) {
 	}
 	f.payload = msg.Payload
 	return msg, nil
+}
+
+// nextRaw returns the next frame's headers and payload without decoding the headers into
+// values (the SDK decoder allocates about 36 times per frame); see rawFrame.header. Both are
+// valid until the next call.
+func (f *frameReader) nextRaw() (rawFrame, error) {
+	frame, err := f.nextFrame()
+	if err != nil {
+		return rawFrame{}, err
+	}
+	hlen := binary.BigEndian.Uint32(frame[4:8])
+	return rawFrame{
+		headers: frame[framePreludeLen : framePreludeLen+hlen],
+		payload: frame[framePreludeLen+hlen : len(frame)-4],
+	}, nil
+}
+
+// nextFrame reads the next whole frame into f.frame and checks its lengths and CRCs.
+func (f *frameReader) nextFrame() ([]byte, error) {
+	var pre [framePreludeLen]byte
+	if _, err := io.ReadFull(f.r, pre[:]); err != nil {
+		switch {
+		case err == io.EOF:
+			return nil, io.EOF
+		case err == io.ErrUnexpectedEOF:
+			return nil, errors.New("truncated frame prelude")
+		}
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	total := binary.BigEndian.Uint32(pre[0:4])
+	headers := binary.BigEndian.Uint32(pre[4:8])
+	if crc32.ChecksumIEEE(pre[:8]) != binary.BigEndian.Uint32(pre[8:12]) {
+		return nil, errors.New("corrupt frame: prelude checksum mismatch")
+	}
+	if total < frameMinLen || total > maxFrameLen || headers > maxFrameHeaderLen || headers > total-frameMinLen {
+		return nil, fmt.Errorf("invalid frame: length %d, headers length %d", total, headers)
+	}
+	// Read the whole frame and check its CRC before decoding: the decoder parses headers before
+	// it checks the CRC, and panics on some corrupt headers (fixed upstream in eventstream
+	// v1.7). Holding one frame is the only buffering.
+	if cap(f.frame) < int(total) {
+		f.frame = make([]byte, total)
+	}
+	frame := f.frame[:total]
+	copy(frame, pre[:])
+	n, err := io.ReadFull(f.r, frame[framePreludeLen:])
+	switch {
+	case f.r.err != nil:
+		return nil, fmt.Errorf("read: %w", f.r.err)
+	case err == io.ErrUnexpectedEOF || err == io.EOF || n < int(total-framePreludeLen):
+		return nil, errors.New("truncated frame")
+	case err != nil:
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if crc32.ChecksumIEEE(frame[:total-4]) != binary.BigEndian.Uint32(frame[total-4:]) {
+		return nil, errors.New("corrupt frame: message checksum mismatch")
+	}
+	return frame, nil
+}
+
+// rawFrame is a CRC-checked frame whose headers are read in place.
+type rawFrame struct {
+	headers, payload []byte
+}
+
+// header returns the value of the string-typed header name, "" when there is none. It walks
+// the header block (name length, name, type, value) without allocating; a malformed block is
+// an error.
+func (fr rawFrame) header(name string) (string, error) {
+	h := fr.headers
+	for len(h) > 0 {
+		nl := int(h[0])
+		if len(h) < 1+nl+1 {
+			return "", errors.New("corrupt frame: truncated header")
+		}
+		hname := h[1 : 1+nl]
+		typ := h[1+nl]
+		h = h[2+nl:]
+		var size int
+		switch typ {
+		case 0, 1: // bool true, bool false
+		case 2: // byte
+			size = 1
+		case 3: // int16
+			size = 2
+		case 4: // int32
+			size = 4
+		case 5, 8: // int64, timestamp
+			size = 8
+		case 9: // uuid
+			size = 16
+		case 6, 7: // bytes, string: 2-byte length
+			if len(h) < 2 {
+				return "", errors.New("corrupt frame: truncated header")
+			}
+			size = 2 + int(binary.BigEndian.Uint16(h))
+		default:
+			return "", fmt.Errorf("corrupt frame: undecodable frame: unknown value type %d", typ) // the SDK decoder's words
+		}
+		if len(h) < size {
+			return "", errors.New("corrupt frame: truncated header")
+		}
+		if typ == 7 && string(hname) == name {
+			return string(h[2:size]), nil
+		}
+		h = h[size:]
+	}
+	return "", nil
 }
 
 // decodeFrame decodes one CRC-checked frame, turning a decoder panic into an error.
@@ -166,7 +242,7 @@ func (s *bedrockSSE) Close() error { return s.body.Close() }
 
 // step converts one frame into s.out (possibly nothing, for frames without client meaning).
 func (s *bedrockSSE) step() {
-	msg, err := s.frames.next()
+	fr, err := s.frames.nextRaw()
 	switch {
 	case err == io.EOF:
 		s.fail(apierr.API, "bedrock stream ended before message_stop")
@@ -175,20 +251,32 @@ func (s *bedrockSSE) step() {
 		s.fail(apierr.API, "bedrock stream: "+err.Error())
 		return
 	}
-	switch mt := headerString(msg, eventstreamapi.MessageTypeHeader); mt {
+	hdr := func(name string) string {
+		v, herr := fr.header(name)
+		if herr != nil && err == nil {
+			err = herr
+		}
+		return v
+	}
+	mt := hdr(eventstreamapi.MessageTypeHeader)
+	if err != nil {
+		s.fail(apierr.API, "bedrock stream: "+err.Error())
+		return
+	}
+	switch mt {
 	case eventstreamapi.EventMessageType:
-		if headerString(msg, eventstreamapi.EventTypeHeader) == "chunk" {
-			s.chunk(msg.Payload)
+		if hdr(eventstreamapi.EventTypeHeader) == "chunk" {
+			s.chunk(fr.payload)
 		}
 	case eventstreamapi.ExceptionMessageType:
-		exc := headerString(msg, eventstreamapi.ExceptionTypeHeader)
+		exc := hdr(eventstreamapi.ExceptionTypeHeader)
 		typ := apierr.API
 		if m, ok := bedrockErrors[strings.ToLower(exc)]; ok {
 			typ = m.typ
 		}
-		text := gjson.GetBytes(msg.Payload, "message").String()
+		text := gjson.GetBytes(fr.payload, "message").String()
 		if text == "" {
-			text = gjson.GetBytes(msg.Payload, "Message").String()
+			text = gjson.GetBytes(fr.payload, "Message").String()
 		}
 		if text == "" {
 			text = "bedrock stream exception " + exc
@@ -196,7 +284,7 @@ func (s *bedrockSSE) step() {
 		s.fail(typ, text)
 	case eventstreamapi.ErrorMessageType:
 		s.fail(apierr.API, fmt.Sprintf("bedrock stream error %s: %s",
-			headerString(msg, eventstreamapi.ErrorCodeHeader), headerString(msg, eventstreamapi.ErrorMessageHeader)))
+			hdr(eventstreamapi.ErrorCodeHeader), hdr(eventstreamapi.ErrorMessageHeader)))
 	default:
 		s.fail(apierr.API, fmt.Sprintf("bedrock stream: unexpected frame with message type %q", mt))
 	}
@@ -204,7 +292,9 @@ func (s *bedrockSSE) step() {
 
 // chunk emits the Anthropic event carried by a chunk payload.
 func (s *bedrockSSE) chunk(payload []byte) {
-	b64 := gjson.GetBytes(payload, "bytes")
+	// gjson.Get on a view of the payload: GetBytes would copy the base64 text, and []byte(Str)
+	// copy it again.
+	b64 := gjson.Get(bytesView(payload), "bytes")
 	if b64.Type != gjson.String {
 		s.fail(apierr.API, "bedrock stream: chunk without bytes")
 		return
@@ -212,7 +302,7 @@ func (s *bedrockSSE) chunk(payload []byte) {
 	if n := base64.StdEncoding.DecodedLen(len(b64.Str)); cap(s.inner) < n {
 		s.inner = make([]byte, n)
 	}
-	n, err := base64.StdEncoding.Decode(s.inner[:cap(s.inner)], []byte(b64.Str))
+	n, err := base64.StdEncoding.Decode(s.inner[:cap(s.inner)], stringView(b64.Str))
 	if err != nil {
 		s.fail(apierr.API, "bedrock stream: chunk bytes are not base64: "+err.Error())
 		return
@@ -222,7 +312,7 @@ func (s *bedrockSSE) chunk(payload []byte) {
 		s.fail(apierr.API, "bedrock stream: chunk is not JSON")
 		return
 	}
-	typ := gjson.GetBytes(event, "type").String()
+	typ := gjson.Get(bytesView(event), "type").String() // only appended to s.out below
 	if !validEventName(typ) {
 		s.fail(apierr.API, fmt.Sprintf("bedrock stream: chunk with invalid event type %q", typ))
 		return
@@ -244,6 +334,22 @@ func (s *bedrockSSE) chunk(payload []byte) {
 	if typ == "message_stop" || typ == "error" {
 		s.done = true
 	}
+}
+
+// bytesView and stringView convert without copying; the result must not outlive the input
+// nor be modified.
+func bytesView(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+func stringView(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // fail replaces what is left of the stream with one terminal SSE error event.

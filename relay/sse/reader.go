@@ -437,3 +437,18 @@ func AppendEvent(dst []byte, name string, data []byte) []byte {
 	}
 	return append(dst, '\n')
 }
+
+// Pending reports whether the bytes already read hold another complete event, so that the
+// next call to Next returns without reading. A relay uses it to flush once for events that
+// arrived together, and at once for an event that arrived alone: no event waits for a later
+// read.
+func (r *Reader) Pending() bool {
+	if r.done != nil || r.line >= r.end {
+		return false
+	}
+	b := r.buf[r.line:r.end]
+	if r.skipLF && b[0] == '\n' {
+		b = b[1:]
+	}
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n")) || bytes.Contains(b, []byte("\r\r"))
+}
