@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"github.com/ccrelay/ccrelay/relay/provider"
 	"net/url"
 	"strings"
 
@@ -120,21 +121,10 @@ func (up *upstream) vertex(u *url.URL, body []byte) error {
 		model = gjson.GetBytes(body, "model").String()
 	}
 	up.model = model
-	if !strings.EqualFold(u.Host, vertexHost(up.cfg.GCPRegion)) {
+	if !strings.EqualFold(u.Host, provider.VertexHost(up.cfg.GCPRegion)) {
 		up.cfg.BaseURL = u.Scheme + "://" + u.Host
 	}
 	return nil
-}
-
-// vertexHost is the documented Vertex AI host of a region (wire.md B.3).
-func vertexHost(region string) string {
-	switch region {
-	case "global":
-		return "aiplatform.googleapis.com"
-	case "us", "eu":
-		return "aiplatform." + region + ".rep.googleapis.com"
-	}
-	return region + "-aiplatform.googleapis.com"
 }
 
 // azure reads the resource of {resource}.services.ai.azure.com/anthropic.

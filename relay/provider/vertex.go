@@ -57,7 +57,7 @@ func newVertex(ctx context.Context, p *Provider, cfg config.Provider, env Env) e
 	}
 	raw := cfg.BaseURL
 	if raw == "" {
-		raw = "https://" + vertexHost(region)
+		raw = "https://" + VertexHost(region)
 	}
 	u, err := parseBaseURL(raw)
 	if err != nil {
@@ -69,8 +69,8 @@ func newVertex(ctx context.Context, p *Provider, cfg config.Provider, env Env) e
 	return nil
 }
 
-// vertexHost is the Vertex AI API host of a region.
-func vertexHost(region string) string {
+// VertexHost is the Vertex AI API host of a region (wire.md B.3).
+func VertexHost(region string) string {
 	switch region {
 	case "global":
 		return "aiplatform.googleapis.com"
