@@ -14,8 +14,7 @@ import (
 // suite: disagreements the suite found in other packages, each with its reason.
 // Each entry must fail: once it passes the test says so, and the entry must go. (An expected
 // failure, never a skip: CI stays strict about everything else.)
-var expectedFailures = map[string]string{
-}
+var expectedFailures = map[string]string{}
 
 // repoOptions replays the cassettes and requests of this repository.
 func repoOptions() Options {
