@@ -317,7 +317,9 @@ func derive(p string, c *Case, canon *ClientRequest) (made, error) {
 			if client, err = clientFrom("anthropic", c, rec.Request, "fixtures/real-traffic/"+src); err != nil {
 				return made{}, err
 			}
-			resp, err = recordedResponse(src)
+			if resp, err = recordedResponse(src); err != nil {
+				return made{}, err
+			}
 			notes = append(notes, "response bytes: a real Anthropic answer to this request ("+resp.source+"), since "+p+" documents the Anthropic Messages format; not a recording of "+p)
 		} else {
 			src := standIn(p, canon.Stream())

@@ -277,11 +277,6 @@ func (b *countedBody) Close() error {
 	return b.ReadCloser.Close()
 }
 
-// drain discards a response the client will not see, so the connection can be reused.
-func drain(resp *http.Response) {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-}
 
 // reasonOf is a short reason for x-ccrelay-attempts.
 func reasonOf(err error) string {

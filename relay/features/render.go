@@ -146,7 +146,7 @@ func renderTables(w io.Writer, provs []string, md bool) error {
 	t.end()
 	for _, p := range provs {
 		l := BetaAllowlist(p)
-		if l == nil || len(l) == 0 {
+		if len(l) == 0 {
 			continue
 		}
 		heading(w, md, "anthropic-beta allowlist: "+p)

@@ -192,13 +192,6 @@ func decodeFrame(dec *eventstream.Decoder, frame, payload []byte) (m eventstream
 	return dec.Decode(bytes.NewReader(frame), payload)
 }
 
-// headerString returns a string-typed frame header, or "".
-func headerString(m eventstream.Message, name string) string {
-	if v, ok := m.Headers.Get(name).(eventstream.StringValue); ok {
-		return string(v)
-	}
-	return ""
-}
 
 // bedrockSSE is the body that replaces a Bedrock invoke-with-response-stream body: it converts
 // the binary event stream into Anthropic SSE as it is read, one frame at a time, with no

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/compute/metadata"
+	"github.com/tidwall/gjson"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 )
@@ -71,8 +72,18 @@ func newGoogleTokenSource(ctx context.Context, env Env) (*googleCredentials, err
 }
 
 // googleFromJSON builds credentials from a credentials JSON file's contents.
+//
+// The file is the user's own Application Default Credentials, so its declared type is trusted;
+// only the types ADC documents are accepted.
 func googleFromJSON(ctx context.Context, data []byte, params google.CredentialsParams, source string) (*googleCredentials, error) {
-	creds, err := google.CredentialsFromJSONWithParams(ctx, data, params)
+	typ := google.CredentialsType(gjson.GetBytes(data, "type").String())
+	switch typ {
+	case google.ServiceAccount, google.AuthorizedUser, google.ExternalAccount,
+		google.ExternalAccountAuthorizedUser, google.ImpersonatedServiceAccount, google.GDCHServiceAccount:
+	default:
+		return nil, fmt.Errorf("vertex: %s: unsupported credentials type %q", source, typ)
+	}
+	creds, err := google.CredentialsFromJSONWithTypeAndParams(ctx, data, typ, params)
 	if err != nil {
 		return nil, fmt.Errorf("vertex: %s: %w", source, err)
 	}
