@@ -1,0 +1,68 @@
+package relay_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/relaytest"
+)
+
+func TestMaxAttemptsBoundsFailover(t *testing.T) {
+	fail := func() *relaytest.Upstream {
+		return relaytest.NewUpstream(t, relaytest.Status(500, nil, `{"type":"error","error":{"type":"api_error","message":"boom"}}`))
+	}
+	a, b, c := fail(), fail(), fail()
+	cfg := configWith(
+		keyed(providerFor(config.TypeAnthropic, "a", a.URL), 3, "ka"),
+		keyed(providerFor(config.TypeAnthropic, "b", b.URL), 2, "kb"),
+		keyed(providerFor(config.TypeAnthropic, "c", c.URL), 1, "kc"),
+	)
+	cfg.Routing.MaxAttempts = 2
+	base := startRelay(t, cfg)
+	resp, body := post(t, base+"/v1/messages", []byte(okBody), nil)
+	if resp.StatusCode != 500 || !strings.Contains(string(body), "boom") {
+		t.Errorf("got %d %s, want the last upstream's own 500", resp.StatusCode, body)
+	}
+	if resp.Header.Get("X-Ccrelay-Attempts") != "2" || len(c.Requests()) != 0 {
+		t.Errorf("attempts %q, third provider asked %d times", resp.Header.Get("X-Ccrelay-Attempts"), len(c.Requests()))
+	}
+}
+
+func TestKeysRejectedByTheProviderAreTakenOutOfRotation(t *testing.T) {
+	up := relaytest.NewUpstream(t, relaytest.Status(401, nil, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`))
+	p := providerFor(config.TypeAnthropic, "anthropic", up.URL)
+	p.Keys = []config.Key{{Key: "revoked-1"}, {Key: "revoked-2"}}
+	base := startRelay(t, configWith(p))
+	// Both keys are tried; the client sees the provider's own 401.
+	resp, body := post(t, base+"/v1/messages", []byte(okBody), nil)
+	if resp.StatusCode != 401 || !strings.Contains(string(body), "invalid x-api-key") || len(up.Requests()) != 2 {
+		t.Fatalf("first: %d %s, upstream asked %d times", resp.StatusCode, body, len(up.Requests()))
+	}
+	// Then no key is left: the relay says so without asking the provider again.
+	resp, body = post(t, base+"/v1/messages", []byte(okBody), nil)
+	wantAnthropicError(t, resp, body, 503, "overloaded_error", "401/403", "taken out of rotation")
+	if len(up.Requests()) != 2 {
+		t.Errorf("a disabled key was used again")
+	}
+}
+
+func TestAResponseTheUpstreamBreaksOffIsA502(t *testing.T) {
+	// Hand-made: the upstream announces 1000 bytes of JSON and closes after 20.
+	up := relaytest.NewUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hj, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer hj.Close()
+		fmt.Fprint(hj, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\":\"msg_1\",\"type\"")
+		hj.(*net.TCPConn).CloseWrite()
+	}))
+	base := startRelay(t, configWith(providerFor(config.TypeAnthropic, "anthropic", up.URL, "k")))
+	resp, body := post(t, base+"/v1/messages", []byte(okBody), nil)
+	wantAnthropicError(t, resp, body, 502, "api_error", `"anthropic"`, "broke off")
+}
