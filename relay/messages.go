@@ -277,7 +277,6 @@ func (b *countedBody) Close() error {
 	return b.ReadCloser.Close()
 }
 
-
 // reasonOf is a short reason for x-ccrelay-attempts.
 func reasonOf(err error) string {
 	switch {

@@ -192,7 +192,6 @@ func decodeFrame(dec *eventstream.Decoder, frame, payload []byte) (m eventstream
 	return dec.Decode(bytes.NewReader(frame), payload)
 }
 
-
 // bedrockSSE is the body that replaces a Bedrock invoke-with-response-stream body: it converts
 // the binary event stream into Anthropic SSE as it is read, one frame at a time, with no
 // goroutine and no buffering beyond the current frame.
