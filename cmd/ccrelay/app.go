@@ -155,7 +155,9 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 			return &exitError{code: 2, err: fmt.Errorf("log level %q: want debug, info, warn or error", cfg.Server.LogLevel)}
 		}
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logs := newLogBuffer(stderr, 100*time.Millisecond)
+	defer logs.Close()
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	h, err := relay.New(ctx, relay.Options{Config: cfg, Logger: logger})
 	if err != nil {
 		return &exitError{code: 2, err: err}

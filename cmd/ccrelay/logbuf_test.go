@@ -1,0 +1,43 @@
+package main
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestLogLinesAreFlushedWithinTheIntervalAndOnClose(t *testing.T) {
+	var out lockedBuffer
+	b := newLogBuffer(&out, 20*time.Millisecond)
+	b.Write([]byte("one\n"))
+	deadline := time.Now().Add(2 * time.Second)
+	for out.String() != "one\n" && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if out.String() != "one\n" {
+		t.Fatalf("line not flushed: %q", out.String())
+	}
+	b.Write([]byte("two\n"))
+	b.Close()
+	if out.String() != "one\ntwo\n" {
+		t.Errorf("Close did not flush: %q", out.String())
+	}
+}
