@@ -39,8 +39,8 @@ func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp 
 	if resp.StatusCode < 300 {
 		// One scan for the usage object, then its few fields (GetManyBytes would scan the body
 		// once per path).
-		u := gjson.GetBytes(body, "usage")
-		res := gjson.GetMany(u.Raw, "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+		ur := gjson.GetBytes(body, "usage")
+		res := gjson.GetMany(ur.Raw, "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 		us = usage{input: int(res[0].Int() + res[2].Int() + res[3].Int()), output: int(res[1].Int()), known: res[0].Exists() || res[1].Exists()}
 		if bytes.Contains(body, []byte(`"signature"`)) {
 			r.rememberSignatures(body, u.cfg.Name)
