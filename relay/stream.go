@@ -27,7 +27,7 @@ func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp 
 	if resp.StatusCode == http.StatusOK && isEventStream(resp.Header.Get("Content-Type")) {
 		return r.relayStream(w, req, u, resp)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
+	body, err := readResponse(resp)
 	if err != nil && req.Context().Err() == nil {
 		writeError(w, errorf(http.StatusBadGateway, "provider %q broke off its response: %v", u.cfg.Name, err))
 		return usage{}
@@ -47,6 +47,30 @@ func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp 
 		}
 	}
 	return us
+}
+
+// readResponse reads a whole non-streamed response, at most maxJSONBody bytes, into one buffer
+// of the announced size when there is one (io.ReadAll starts small and grows by copying).
+func readResponse(resp *http.Response) ([]byte, error) {
+	lr := io.LimitReader(resp.Body, maxJSONBody)
+	n := resp.ContentLength
+	if n <= 0 || n > maxJSONBody {
+		return io.ReadAll(lr)
+	}
+	buf := make([]byte, 0, n+1) // +1: EOF is seen without growing
+	for {
+		m, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case len(buf) == cap(buf): // longer than announced: read the rest too
+			rest, err := io.ReadAll(lr)
+			return append(buf, rest...), err
+		}
+	}
 }
 
 func isEventStream(ct string) bool {
