@@ -108,11 +108,15 @@ func BenchmarkLeaseRelease(b *testing.B) {
 }
 
 func BenchmarkLeaseParallel(b *testing.B) {
+	var clock atomic.Int64
 	p := NewPool("p", []config.Key{
 		{Key: "a", RPMLimit: 1 << 30, TPMLimit: 1 << 30, Priority: 1},
 		{Key: "b", RPMLimit: 1 << 30, TPMLimit: 1 << 30, Priority: 1},
 		{Key: "c", RPMLimit: 1 << 30, TPMLimit: 1 << 30},
-	}, config.KeyStrategyLeastLoaded, time.Now)
+	}, config.KeyStrategyLeastLoaded, func() time.Time {
+		// A second per reading, safe across goroutines: the buckets keep refilling.
+		return time.Unix(clock.Add(1), 0)
+	})
 	o := Outcome{Status: 200, Usage: 1200}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
