@@ -47,7 +47,7 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 		deadline = r.now().Add(d)
 	}
 	maxAttempts := r.cfg.Routing.MaxAttempts
-	for _, pl := range plans {
+	for i, pl := range plans {
 		u := pl.u
 		if pl.estimate {
 			r.answerEstimate(w, in, pl, &log)
@@ -58,13 +58,16 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 			allLimited = false
 			continue
 		}
-		tried := map[int]bool{}
+		tried, retried := map[int]bool{}, map[int]bool{}
+		// Only the last candidate waits for a rate-limited key (routing.max_wait): before
+		// that, another provider is a better answer than waiting.
+		mayWait := i == len(plans)-1
 		for {
 			if maxAttempts > 0 && log.n >= maxAttempts || !deadline.IsZero() && r.now().After(deadline) {
 				r.finish(w, &log, lastErr, allLimited, soonest)
 				return
 			}
-			lease, err := r.lease(req, in, u)
+			lease, waited, err := r.lease(req, in, u, mayWait)
 			if err != nil {
 				var un *keys.Unavailable
 				if errors.As(err, &un) {
@@ -79,9 +82,13 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 			}
 			if tried[lease.Index()] {
 				// Every usable key of this provider has had its turn (a provider without keys,
-				// index -1, has one turn).
-				lease.Release(keys.Outcome{Status: 0, Usage: 0})
-				break
+				// index -1, has one turn), unless the relay waited out a key's retry-after
+				// within routing.max_wait: then that key gets one more turn.
+				if !waited || retried[lease.Index()] {
+					lease.Release(keys.Outcome{Status: 0, Usage: 0})
+					break
+				}
+				retried[lease.Index()] = true
 			}
 			tried[lease.Index()] = true
 			allLimited = false
@@ -126,18 +133,22 @@ func (r *Relay) finish(w *recorder, log *attemptLog, last *failure, allLimited b
 }
 
 // lease takes a key from the provider's pool, preferring the session's key for prompt-cache
-// affinity and waiting up to routing.max_wait for a rate-limited one.
-func (r *Relay) lease(req *http.Request, in *inbound, u *upstream) (*keys.Lease, error) {
+// affinity. With mayWait, it waits up to routing.max_wait for a rate-limited key (honouring
+// its retry-after) and reports whether it waited; it never queues a request longer.
+func (r *Relay) lease(req *http.Request, in *inbound, u *upstream, mayWait bool) (*keys.Lease, bool, error) {
 	est := len(in.body) / 4
 	if b, ok := r.affinity.Get(in.session); ok && in.session != "" && b.Provider == u.cfg.Name {
 		if l, err := u.pool.LeasePrefer(est, b.Key); err == nil {
-			return l, nil
+			return l, false, nil
 		}
 	}
-	if mw := r.cfg.Routing.MaxWait.D(); mw > 0 {
-		return u.pool.LeaseWait(req.Context(), est, mw)
+	l, err := u.pool.Lease(est)
+	var un *keys.Unavailable
+	if mw := r.cfg.Routing.MaxWait.D(); mayWait && mw > 0 && errors.As(err, &un) && un.RetryAfter > 0 && un.RetryAfter <= mw {
+		l, err = u.pool.LeaseWait(req.Context(), est, mw)
+		return l, err == nil, err
 	}
-	return u.pool.Lease(est)
+	return l, false, err
 }
 
 type nextStep int

@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/relaytest"
@@ -65,4 +67,39 @@ func TestAResponseTheUpstreamBreaksOffIsA502(t *testing.T) {
 	base := startRelay(t, configWith(providerFor(config.TypeAnthropic, "anthropic", up.URL, "k")))
 	resp, body := post(t, base+"/v1/messages", []byte(okBody), nil)
 	wantAnthropicError(t, resp, body, 502, "api_error", `"anthropic"`, "broke off")
+}
+
+func TestMaxWaitRetriesTheSameKeyAfterItsRetryAfter(t *testing.T) {
+	ok := interaction(t, "ollama/01-text-nonstream.json")
+	var n atomic.Int32
+	up := relaytest.NewUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(429)
+			fmt.Fprint(w, `{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(ok.Response.Body)
+	}))
+	cfg := configWith(keyed(providerFor(config.TypeAnthropic, "anthropic", up.URL), 0, "only"))
+	cfg.Routing.MaxWait = config.Duration(3 * time.Second)
+	base := startRelay(t, cfg)
+	start := time.Now()
+	resp, body := post(t, base+"/v1/messages", []byte(okBody), nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Ccrelay-Attempts") != "2" {
+		t.Fatalf("%d attempts %q: %s", resp.StatusCode, resp.Header.Get("X-Ccrelay-Attempts"), body)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("retried after %s, before the upstream's retry-after of 1s", d)
+	}
+}
+
+func TestWithoutMaxWaitTheUpstreams429PassesThrough(t *testing.T) {
+	up := relaytest.NewUpstream(t, relaytest.Status(429, http.Header{"Retry-After": {"1"}}, `{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`))
+	base := startRelay(t, configWith(keyed(providerFor(config.TypeAnthropic, "anthropic", up.URL), 0, "only")))
+	resp, _ := post(t, base+"/v1/messages", []byte(okBody), nil)
+	if resp.StatusCode != 429 || len(up.Requests()) != 1 {
+		t.Errorf("status %d, upstream asked %d times", resp.StatusCode, len(up.Requests()))
+	}
 }
