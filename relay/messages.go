@@ -127,16 +127,20 @@ func inspect(in *inbound) *apierr.Error {
 	if len(in.body) == 0 {
 		return errorf(http.StatusBadRequest, "request body is empty; send a JSON object with model, max_tokens and messages")
 	}
-	if !structurallyValid(in.body) {
+	// One pass over the bytes checks the JSON structure (string contents are left to the
+	// provider) and finds both what the relay routes on and the features in use.
+	u := features.Detect(in.body, splitBetas(in.header.Values("Anthropic-Beta")))
+	if !u.Valid {
 		var v any
 		err := json.Unmarshal(in.body, &v) // error path only: for the offset of the mistake
+		if err == nil {
+			err = errors.New("unbalanced or misplaced structure")
+		}
 		return errorf(http.StatusBadRequest, "request body is not valid JSON: %v", err)
 	}
 	if in.body[firstNonSpace(in.body)] != '{' {
 		return errorf(http.StatusBadRequest, "request body must be a JSON object")
 	}
-	// One pass over the bytes finds both what the relay routes on and the features in use.
-	u := features.Detect(in.body, splitBetas(in.header.Values("Anthropic-Beta")))
 	switch {
 	case !u.HasModel:
 		return errorf(http.StatusBadRequest, "model: field required")

@@ -43,9 +43,12 @@ type Usage struct {
 	// ThinkingHistory reports a thinking or redacted_thinking block in an assistant message.
 	HasModel, ModelIsString    bool
 	HasMessages, MessagesArray bool
-	MetadataUserID             string
-	ThinkingHistory            bool
-	lastRole                   string
+	// Valid reports that the body is structurally valid JSON (see validStructure), found by
+	// the same pass.
+	Valid           bool
+	MetadataUserID  string
+	ThinkingHistory bool
+	lastRole        string
 }
 
 // Uses reports whether the request uses f.
@@ -115,7 +118,7 @@ func Detect(body []byte, betas []string) Usage {
 		u.found[AnthropicBeta] = true
 		u.paths[AnthropicBeta] = "anthropic-beta header"
 	}
-	walk(body, func(e *event) {
+	u.Valid = walk(body, func(e *event) {
 		switch e.kind {
 		case evTopKey:
 			u.top(e.key, e.value)

@@ -91,6 +91,8 @@ type iter struct {
 	s   string
 	i   int
 	obj bool
+	// ix, when set, skips strings and containers by lookup (see structIndex).
+	ix *structIndex
 }
 
 // newIter starts iterating raw, which must be an object or an array (else nothing is found).
@@ -118,7 +120,10 @@ func (it *iter) next() (key, val string, ok bool) {
 			it.i = len(s)
 			return "", "", false
 		}
-		end := skipString(s, i)
+		end, ok := it.ix.skip(s, i)
+		if !ok {
+			end = skipString(s, i)
+		}
 		key = s[i+1 : max(end-1, i+1)]
 		if strings.IndexByte(key, '\\') >= 0 {
 			key = gjson.Parse(s[i:end]).Str
@@ -130,7 +135,10 @@ func (it *iter) next() (key, val string, ok bool) {
 		}
 		i = skipWS(s, i+1)
 	}
-	end := skipValue(s, i)
+	end, known := it.ix.skip(s, i)
+	if !known {
+		end = skipValue(s, i)
+	}
 	if end <= i {
 		it.i = len(s)
 		return "", "", false

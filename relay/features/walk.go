@@ -120,20 +120,31 @@ func bytesToString(b []byte) string {
 type walker struct {
 	visit func(*event)
 	e     event
+	ix    *structIndex
+}
+
+// iter starts iterating raw (a substring of the walked body) with the body's index.
+func (w *walker) iter(raw string) iter {
+	it := newIter(raw)
+	it.ix = w.ix
+	return it
 }
 
 // emit reports w.e.
 func (w *walker) emit() { w.visit(&w.e) }
 
-// walk reports body's nodes to visit, in document order. A body that is not a JSON object
-// reports nothing; a truncated body reports what could be read. The event passed to visit is
-// reused: visit must not keep it.
-func walk(body []byte, visit func(*event)) {
-	root := newIter(bytesToString(body))
+// walk reports body's nodes to visit, in document order, and whether body is structurally
+// valid JSON (see validStructure). A body that is not a JSON object reports nothing; an
+// invalid body reports what could be read. The event passed to visit is reused: visit must not
+// keep it.
+func walk(body []byte, visit func(*event)) (valid bool) {
+	ix, valid := buildIndex(body)
+	defer putIndex(ix)
+	w := &walker{visit: visit, ix: ix}
+	root := w.iter(bytesToString(body))
 	if !root.obj {
-		return
+		return valid
 	}
-	w := &walker{visit: visit}
 	for {
 		k, v, ok := root.next()
 		if !ok {
@@ -148,7 +159,7 @@ func walk(body []byte, visit func(*event)) {
 				w.emit()
 			}
 		case "system":
-			it := newIter(v)
+			it := w.iter(v)
 			for i := 0; ; i++ {
 				_, b, ok := it.next()
 				if !ok {
@@ -157,7 +168,7 @@ func walk(body []byte, visit func(*event)) {
 				w.block(b, loc{area: areaSystem, i: i, j: -1, k: -1})
 			}
 		case "messages":
-			it := newIter(v)
+			it := w.iter(v)
 			for i := 0; ; i++ {
 				_, m, ok := it.next()
 				if !ok {
@@ -166,7 +177,7 @@ func walk(body []byte, visit func(*event)) {
 				w.message(m, i)
 			}
 		case "tools":
-			it := newIter(v)
+			it := w.iter(v)
 			for i := 0; ; i++ {
 				_, t, ok := it.next()
 				if !ok {
@@ -179,7 +190,7 @@ func walk(body []byte, visit func(*event)) {
 }
 
 func (w *walker) message(m string, i int) {
-	it := newIter(m)
+	it := w.iter(m)
 	if !it.obj {
 		return
 	}
@@ -213,7 +224,7 @@ func (w *walker) message(m string, i int) {
 		w.e = event{kind: evMessageKey, loc: l, role: role, key: x.key, raw: x.val, value: res(x.val)}
 		w.emit()
 	}
-	c := newIter(content)
+	c := w.iter(content)
 	for j := 0; ; j++ {
 		_, b, ok := c.next()
 		if !ok {
@@ -224,7 +235,7 @@ func (w *walker) message(m string, i int) {
 }
 
 func (w *walker) block(b string, l loc) {
-	it := newIter(b)
+	it := w.iter(b)
 	if !it.obj {
 		return
 	}
@@ -255,7 +266,7 @@ func (w *walker) block(b string, l loc) {
 		}
 	}
 	if src != "" {
-		si := newIter(src)
+		si := w.iter(src)
 		for {
 			k, v, ok := si.next()
 			if !ok {
@@ -276,7 +287,7 @@ func (w *walker) block(b string, l loc) {
 		w.emit()
 	}
 	if btype == "tool_result" && l.area == areaMessages && l.k < 0 {
-		c := newIter(content)
+		c := w.iter(content)
 		for k := 0; ; k++ {
 			_, nb, ok := c.next()
 			if !ok {
@@ -288,7 +299,7 @@ func (w *walker) block(b string, l loc) {
 }
 
 func (w *walker) tool(t string, i int) {
-	it := newIter(t)
+	it := w.iter(t)
 	if !it.obj {
 		return
 	}
