@@ -82,13 +82,19 @@ func equalSecret(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
-// newRequestID returns an id in the style of Anthropic's ("req_" + base62).
+// newRequestID returns an id in the style of Anthropic's ("req_" + 24 base62 characters).
 func newRequestID() string {
 	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	var b [28]byte
 	copy(b[:], "req_")
+	// Each 64-bit random number gives 10 characters (62^10 < 2^64).
+	var r uint64
 	for i := 4; i < len(b); i++ {
-		b[i] = alphabet[rand.IntN(len(alphabet))]
+		if (i-4)%10 == 0 {
+			r = rand.Uint64()
+		}
+		b[i] = alphabet[r%62]
+		r /= 62
 	}
 	return string(b[:])
 }

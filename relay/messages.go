@@ -159,11 +159,14 @@ func inspect(in *inbound) *apierr.Error {
 	return nil
 }
 
-// splitBetas splits anthropic-beta header values (comma lists) into single betas.
+// splitBetas splits anthropic-beta header values (comma lists) into single betas. Most
+// requests carry none, and then it allocates nothing.
 func splitBetas(values []string) []string {
 	var out []string
 	for _, v := range values {
-		for _, b := range strings.Split(v, ",") {
+		for v != "" {
+			var b string
+			b, v, _ = strings.Cut(v, ",")
 			if b = strings.TrimSpace(b); b != "" {
 				out = append(out, b)
 			}
