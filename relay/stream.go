@@ -87,8 +87,8 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// The headers leave with the first event, as with a reverse proxy: one write, not two.
 	rc := http.NewResponseController(w)
-	rc.Flush()
 
 	// The idle timer closes the upstream body, which unblocks the read below.
 	var idled atomic.Bool
