@@ -129,7 +129,7 @@ func inspect(in *inbound) *apierr.Error {
 	}
 	// One pass over the bytes checks the JSON structure (string contents are left to the
 	// provider) and finds both what the relay routes on and the features in use.
-	u := features.Detect(in.body, splitBetas(in.header.Values("Anthropic-Beta")))
+	u := features.Detect(in.body, in.header.Values("Anthropic-Beta")) // it splits comma lists
 	if !u.Valid {
 		var v any
 		err := json.Unmarshal(in.body, &v) // error path only: for the offset of the mistake
@@ -157,22 +157,6 @@ func inspect(in *inbound) *apierr.Error {
 	in.stream = in.op == provider.OpMessages && u.Uses(features.Streaming)
 	in.session = route.SessionKey(in.header, u.MetadataUserID)
 	return nil
-}
-
-// splitBetas splits anthropic-beta header values (comma lists) into single betas. Most
-// requests carry none, and then it allocates nothing.
-func splitBetas(values []string) []string {
-	var out []string
-	for _, v := range values {
-		for v != "" {
-			var b string
-			b, v, _ = strings.Cut(v, ",")
-			if b = strings.TrimSpace(b); b != "" {
-				out = append(out, b)
-			}
-		}
-	}
-	return out
 }
 
 func firstNonSpace(b []byte) int {
@@ -214,28 +198,13 @@ func serves(p *config.Provider, model string) (string, bool) {
 	return model, len(p.Models) == 0
 }
 
-// knownModels lists the client-side model names of every enabled provider, without duplicates.
+// knownModels lists the client-side model names of every enabled provider, as GET /v1/models
+// does.
 func (r *Relay) knownModels() []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(m string) {
-		if !seen[m] {
-			seen[m] = true
-			out = append(out, m)
-		}
-	}
-	for _, u := range r.upstreams {
-		for _, m := range u.cfg.Models {
-			add(m)
-		}
-		keys := make([]string, 0, len(u.cfg.ModelMapping))
-		for k := range u.cfg.ModelMapping {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			add(k)
-		}
+	list := r.modelList()
+	out := make([]string, len(list))
+	for i, m := range list {
+		out[i] = m.ID
 	}
 	return out
 }
