@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -109,22 +108,18 @@ const maxErrorBody = 1 << 20
 // wrapForeignError reads an error body and, unless it is already Anthropic-shaped, replaces it
 // with the Anthropic envelope that convert derives from it.
 func wrapForeignError(resp *http.Response, convert func(body []byte) (status int, typ, msg string)) (*http.Response, error) {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	resp.Body.Close()
+	body, err := readSmallBody(resp)
 	if err != nil {
-		return nil, fmt.Errorf("read upstream error body: %w", err)
+		return nil, err
 	}
 	if !apierr.IsAnthropicShaped(body) {
 		status, typ, msg := convert(body)
 		resp.StatusCode = status
 		resp.Status = fmt.Sprintf("%d %s", status, http.StatusText(status))
-		body = apierr.Body(typ, msg, gjson.GetBytes(body, "request_id").String())
 		resp.Header.Set("Content-Type", "application/json")
-		resp.Header.Del("Content-Encoding")
+		body = apierr.Body(typ, msg, gjson.GetBytes(body, "request_id").String())
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	resp.ContentLength = int64(len(body))
-	resp.Header.Set("Content-Length", fmt.Sprint(len(body)))
+	setBody(resp, body)
 	return resp, nil
 }
 
