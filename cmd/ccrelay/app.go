@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -105,6 +106,9 @@ func serveCommand(stdout, stderr io.Writer) *cli.Command {
 			configFlag,
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: "listen on `ADDR` (host:port), overriding server.listen (default " + config.DefaultListen + ")"},
 			&cli.StringFlag{Name: "log-level", Usage: "log `LEVEL`: debug, info, warn or error (default info)"},
+			// For performance work (scripts/bench/README.md): a CPU profile of the whole run,
+			// written when serve shuts down.
+			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile to `FILE` on shutdown"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfig(c.String("config"), stdout)
@@ -116,6 +120,17 @@ func serveCommand(stdout, stderr io.Writer) *cli.Command {
 			}
 			if l := c.String("log-level"); l != "" {
 				cfg.Server.LogLevel = l
+			}
+			if p := c.String("cpuprofile"); p != "" {
+				f, err := os.Create(p)
+				if err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				defer f.Close()
+				defer pprof.StopCPUProfile()
 			}
 			return serve(c.Context, cfg, stdout, stderr)
 		},
