@@ -213,7 +213,7 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	if u.cfg.Type == config.TypeAnthropic {
 		call.Bearer = in.bearer
 	}
-	resp, err := r.roundTrip(req, u, call)
+	resp, err := r.roundTrip(req, u, call, in.pooled)
 	if err != nil {
 		lease.Release(keys.Outcome{Err: err, Usage: -1})
 		if req.Context().Err() != nil {
@@ -266,6 +266,10 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 		u.count(call.Degraded...)
 		r.log.Info("degraded", "provider", u.cfg.Name, "notes", strings.Join(call.Degraded, "; "))
 	}
+	// The response is committed: no other candidate will be tried, so the body is no longer
+	// needed (a long stream holds none).
+	in.release()
+	pl.body, call.Body = nil, nil
 	usage := r.relayResponse(w, req, u, resp)
 	lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: usage.total()})
 	if status < 300 && in.session != "" {

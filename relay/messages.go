@@ -20,7 +20,9 @@ import (
 // inbound is what the relay knows about a client request after admitting and inspecting it.
 type inbound struct {
 	op     provider.Op
-	body   []byte // the client's bytes, read once, never modified
+	body   []byte // the client's bytes, read once, never modified; nil once released
+	// pooled holds body's buffer; the inbound's reference is dropped by release.
+	pooled *pooledBody
 	model  string
 	stream bool
 	header http.Header // forwardable client headers
@@ -30,6 +32,16 @@ type inbound struct {
 	session string
 	// usage is what the feature matrix found in the body, in one pass.
 	usage features.Usage
+}
+
+// release drops the inbound's reference to the body buffer, once the body is no longer needed:
+// when a response is committed (no other candidate will be tried) or the request ends.
+// Upstream requests still sending it hold their own references.
+func (in *inbound) release() {
+	if in.pooled != nil {
+		in.pooled.release()
+		in.pooled, in.body = nil, nil
+	}
 }
 
 // candidate is a provider that can serve the request, with the upstream model id.
@@ -44,6 +56,7 @@ func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
 		writeError(w, e)
 		return
 	}
+	defer in.release()
 	cands, e := r.candidates(in.model)
 	if e != nil {
 		writeError(w, e)
@@ -77,49 +90,57 @@ func (r *Relay) admit(req *http.Request, op provider.Op) (*inbound, *apierr.Erro
 	if auth.AllowSubscription {
 		in.bearer = bearer
 	}
-	body, e := r.readBody(req)
+	pb, body, e := r.readBody(req)
 	if e != nil {
 		return nil, e
 	}
-	in.body = body
+	in.pooled, in.body = pb, body
 	if e := inspect(in); e != nil {
+		in.release()
 		return nil, e
 	}
 	return in, nil
 }
 
-// readBody reads the whole body once, refusing anything over server.max_body_bytes.
-func (r *Relay) readBody(req *http.Request) ([]byte, *apierr.Error) {
+// readBody reads the whole body once into a pooled buffer (see bodypool.go), refusing
+// anything over server.max_body_bytes. The caller owns the buffer's one reference.
+func (r *Relay) readBody(req *http.Request) (*pooledBody, []byte, *apierr.Error) {
 	tooLarge := func() *apierr.Error {
 		return errorf(http.StatusRequestEntityTooLarge,
 			"request body is larger than the relay's limit of %d bytes (server.max_body_bytes)", r.maxBody)
 	}
 	if req.ContentLength > r.maxBody {
-		return nil, tooLarge()
+		return nil, nil, tooLarge()
 	}
 	size := req.ContentLength
 	if size < 0 || size > r.maxBody {
-		size = 512
+		size = 0
 	}
-	buf := make([]byte, 0, size+1)
+	pb := newPooledBody(int(size) + 1) // +1: EOF is seen without growing
+	n := 0
 	lr := io.LimitReader(req.Body, r.maxBody+1)
 	for {
-		n, err := lr.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
+		m, err := lr.Read(pb.buf[n:])
+		n += m
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, errorf(http.StatusBadRequest, "could not read the request body: %v", err)
+			pb.release()
+			return nil, nil, errorf(http.StatusBadRequest, "could not read the request body: %v", err)
 		}
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, len(buf))
+		if n == len(pb.buf) {
+			bigger := newPooledBody(2 * n)
+			copy(bigger.buf, pb.buf[:n])
+			pb.release()
+			pb = bigger
 		}
 	}
-	if int64(len(buf)) > r.maxBody {
-		return nil, tooLarge()
+	if int64(n) > r.maxBody {
+		pb.release()
+		return nil, nil, tooLarge()
 	}
-	return buf, nil
+	return pb, pb.buf[:n:n], nil
 }
 
 // inspect checks the body and peeks the fields the relay routes on, without unmarshalling it.
@@ -219,13 +240,30 @@ func retryable(status int) bool {
 }
 
 // roundTrip sends one call to one provider and converts its response to the Anthropic form.
-func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call) (*http.Response, error) {
+// pooled is the client body's buffer: the upstream request holds a reference to it until the
+// transport closes the request body, since the body sent may be (or share) those bytes.
+func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call, pooled *pooledBody) (*http.Response, error) {
 	ctx := req.Context()
 	out, body, err := u.p.Adapter.Request(ctx, call)
 	if err != nil {
 		return nil, fmt.Errorf("prepare request: %w", err)
 	}
+	if pooled != nil && out.Body != nil && out.Body != http.NoBody {
+		out.Body = trackBody(pooled, out.Body)
+		if gb := out.GetBody; gb != nil {
+			out.GetBody = func() (io.ReadCloser, error) {
+				rc, err := gb()
+				if err != nil {
+					return nil, err
+				}
+				return trackBody(pooled, rc), nil
+			}
+		}
+	}
 	if err := u.p.Auth.Authenticate(ctx, out, body, call); err != nil {
+		if out.Body != nil {
+			out.Body.Close() // the transport never sees it
+		}
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	u.inFlight.Add(1)

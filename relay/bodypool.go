@@ -1,0 +1,125 @@
+package relay
+
+import (
+	"io"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+)
+
+// Request bodies are read into pooled buffers. A Claude Code request is about 50 KB, the
+// largest allocation of a request by far; reusing its buffer instead of leaving it to the
+// garbage collector is what keeps the relay's GC work close to a bare reverse proxy's, and
+// what lets a long stream hold no body at all once it is committed.
+//
+// A buffer is shared by the handler and by every upstream request that sends it (the
+// transport may still be writing a body after RoundTrip has returned, and closes it when it is
+// done), so it is reference counted: the handler holds one reference until the response is
+// committed or the request ends, each upstream request body one until the transport closes
+// it. The last release returns the buffer to its pool. A body the transport never closes (a
+// RoundTripper that does not follow the contract) is simply left to the garbage collector.
+
+const (
+	minPooledBody = 4 << 10  // smallest pooled buffer: 4 KB
+	maxPooledBody = 16 << 20 // buffers above 16 MB are not pooled
+	bodyClasses   = 13       // 4 KB, 8 KB, ..., 16 MB
+)
+
+var bodyPools [bodyClasses]sync.Pool
+
+// liveBodies counts the body buffers in use (taken and not yet released by all holders).
+var liveBodies atomic.Int64
+
+// bodyClass returns the pool class whose buffers hold n bytes, or -1 when n is too large.
+func bodyClass(n int) int {
+	if n > maxPooledBody {
+		return -1
+	}
+	if n <= minPooledBody {
+		return 0
+	}
+	return bits.Len(uint((n-1)>>12)) // ceil(log2(n / 4 KB))
+}
+
+// pooledBody is a request body buffer with its reference count.
+type pooledBody struct {
+	buf   []byte // full capacity; the body is buf[:n]
+	class int    // pool class, -1 when not pooled
+	refs  atomic.Int32
+}
+
+// newPooledBody returns a buffer with room for at least n bytes, holding one reference.
+func newPooledBody(n int) *pooledBody {
+	liveBodies.Add(1)
+	c := bodyClass(n)
+	if c >= 0 {
+		if b, _ := bodyPools[c].Get().(*pooledBody); b != nil {
+			b.refs.Store(1)
+			return b
+		}
+		n = minPooledBody << c
+	}
+	b := &pooledBody{buf: make([]byte, n), class: c}
+	b.refs.Store(1)
+	return b
+}
+
+// retain adds a reference.
+func (b *pooledBody) retain() { b.refs.Add(1) }
+
+// release drops a reference; the last one returns the buffer to its pool.
+func (b *pooledBody) release() {
+	switch n := b.refs.Add(-1); {
+	case n > 0:
+	case n == 0:
+		liveBodies.Add(-1)
+		if poisonReleasedBodies {
+			for i := range b.buf {
+				b.buf[i] = 'X'
+			}
+		}
+		if b.class >= 0 {
+			bodyPools[b.class].Put(b)
+		}
+	default:
+		panic("relay: request body buffer released more often than retained")
+	}
+}
+
+// poisonReleasedBodies makes the last release overwrite the buffer, so that tests catch
+// anything that still reads a body after its release.
+var poisonReleasedBodies bool
+
+// trackBody makes the request body rc (whose bytes may be b's) hold a reference to b until
+// it is closed.
+func trackBody(b *pooledBody, rc io.ReadCloser) io.ReadCloser {
+	b.retain()
+	return &trackedBody{rc: rc, b: b}
+}
+
+// trackedBody is an upstream request body that holds a reference to a pooled buffer until it
+// is closed.
+type trackedBody struct {
+	rc     io.ReadCloser
+	b      *pooledBody
+	closed atomic.Bool
+}
+
+func (t *trackedBody) Read(p []byte) (int, error) { return t.rc.Read(p) }
+
+// WriteTo lets io.Copy use the wrapped reader's WriteTo (a bytes.Reader's), as the transport
+// would without the wrapper.
+func (t *trackedBody) WriteTo(w io.Writer) (int64, error) {
+	if wt, ok := t.rc.(io.WriterTo); ok {
+		return wt.WriteTo(w)
+	}
+	return io.Copy(w, struct{ io.Reader }{t.rc})
+}
+
+func (t *trackedBody) Close() error {
+	err := t.rc.Close()
+	if t.closed.CompareAndSwap(false, true) {
+		t.b.release()
+	}
+	return err
+}

@@ -1,0 +1,189 @@
+package relay
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ccrelay/ccrelay/relay/config"
+)
+
+// TestMain poisons every released body buffer for the whole test binary (the relay_test
+// package included): a buffer reused while anything still reads it shows up as a body of
+// 'X' bytes at the fake upstreams, in cassettes and in the SDK tests.
+// Benchmarks run without it: overwriting every released buffer is a test's cost, not the
+// relay's.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	poisonReleasedBodies = flag.Lookup("test.bench").Value.String() == ""
+	os.Exit(m.Run())
+}
+
+func TestBodyClass(t *testing.T) {
+	tests := []struct{ n, class int }{
+		{0, 0}, {1, 0}, {4096, 0}, {4097, 1}, {8192, 1}, {8193, 2},
+		{48942, 4}, {65536, 4}, {65537, 5}, {16 << 20, 12}, {16<<20 + 1, -1},
+	}
+	for _, tt := range tests {
+		c := bodyClass(tt.n)
+		if c != tt.class {
+			t.Errorf("bodyClass(%d) = %d, want %d", tt.n, c, tt.class)
+		}
+		if c >= 0 && minPooledBody<<c < tt.n {
+			t.Errorf("class %d (%d bytes) cannot hold %d bytes", c, minPooledBody<<c, tt.n)
+		}
+		if c > 0 && minPooledBody<<(c-1) >= tt.n {
+			t.Errorf("class %d is not the smallest for %d bytes", c, tt.n)
+		}
+	}
+}
+
+func TestPooledBodyRefs(t *testing.T) {
+	live := liveBodies.Load()
+	b := newPooledBody(100)
+	if len(b.buf) < 100 {
+		t.Fatalf("buffer of %d bytes for 100", len(b.buf))
+	}
+	copy(b.buf, "hello")
+	rc := trackBody(b, io.NopCloser(bytes.NewReader(b.buf[:5])))
+	b.release() // the handler is done; the upstream body still holds it
+	if got := liveBodies.Load() - live; got != 1 {
+		t.Fatalf("live bodies +%d while the upstream body is open, want +1", got)
+	}
+	got, _ := io.ReadAll(rc)
+	if string(got) != "hello" {
+		t.Fatalf("read %q after the handler's release, want hello", got)
+	}
+	rc.Close()
+	rc.Close() // a second Close does not release again
+	if got := liveBodies.Load() - live; got != 0 {
+		t.Fatalf("live bodies +%d after every holder released, want 0", got)
+	}
+	if string(b.buf[:5]) != "XXXXX" {
+		t.Errorf("released buffer not poisoned: %q", b.buf[:5])
+	}
+	defer func() {
+		if recover() == nil {
+			t.Errorf("releasing a released buffer did not panic")
+		}
+	}()
+	b.release()
+}
+
+// TestReadBodySizes reads bodies with and without a Content-Length, around the pool classes.
+func TestReadBodySizes(t *testing.T) {
+	r := &Relay{maxBody: 1 << 20}
+	for _, n := range []int{0, 1, 4095, 4096, 4097, 50_000, 1 << 20} {
+		for _, chunked := range []bool{false, true} {
+			body := bytes.Repeat([]byte("abcdefghij"), n/10+1)[:n]
+			req := httptest.NewRequest(http.MethodPost, "/v1/messages", bytes.NewReader(body))
+			if chunked {
+				req.ContentLength = -1
+				req.Body = io.NopCloser(iotestOneByteChunks(body))
+			}
+			pb, got, e := r.readBody(req)
+			if e != nil {
+				t.Fatalf("n=%d chunked=%v: %v", n, chunked, e.Message)
+			}
+			if !bytes.Equal(got, body) {
+				t.Errorf("n=%d chunked=%v: read %d bytes that differ from the %d sent", n, chunked, len(got), n)
+			}
+			pb.release()
+		}
+	}
+	// One byte over the limit is refused, with or without a Content-Length.
+	for _, chunked := range []bool{false, true} {
+		body := make([]byte, r.maxBody+1)
+		req := httptest.NewRequest(http.MethodPost, "/v1/messages", bytes.NewReader(body))
+		if chunked {
+			req.ContentLength = -1
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if _, _, e := r.readBody(req); e == nil || e.Status != http.StatusRequestEntityTooLarge {
+			t.Errorf("chunked=%v: body over the limit got %v, want 413", chunked, e)
+		}
+	}
+}
+
+// iotestOneByteChunks returns a reader that yields at most 1000 bytes per Read, like a body
+// arriving in pieces.
+func iotestOneByteChunks(b []byte) io.Reader {
+	return &chunkReader{b: b}
+}
+
+type chunkReader struct{ b []byte }
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), 1000)], c.b)
+	c.b = c.b[n:]
+	return n, nil
+}
+
+// TestBodyReleasedWhenStreamCommits holds a stream open after its first event and checks that
+// its body buffer has already gone back to the pool: the relay holds no request body for the
+// rest of a long stream. The upstream must still have received the whole body intact.
+func TestBodyReleasedWhenStreamCommits(t *testing.T) {
+	body := `{"model":"claude-test","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"` + strings.Repeat("x", 60_000) + `"}]}`
+	release := make(chan struct{})
+	var got []byte
+	var mu sync.Mutex
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = b
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-test\",\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		io.WriteString(w, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+	}))
+	defer up.Close()
+	defer close(release)
+	cfg := &config.Config{Providers: []config.Provider{{Name: "a", Type: config.TypeAnthropic, BaseURL: up.URL, Keys: []config.Key{{Key: "k"}}}}}
+	r, err := New(context.Background(), Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(r)
+	defer front.Close()
+
+	live := liveBodies.Load()
+	resp, err := http.Post(front.URL+"/v1/messages", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "event: message_start\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	// The transport closes the request body in its own goroutine once it has written it.
+	deadline := time.Now().Add(5 * time.Second)
+	for liveBodies.Load() > live && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := liveBodies.Load() - live; n != 0 {
+		t.Errorf("%d body buffers still held while the stream is open, want 0", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if string(got) != body {
+		t.Errorf("the upstream received %d bytes that differ from the %d sent", len(got), len(body))
+	}
+}
