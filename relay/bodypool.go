@@ -38,7 +38,7 @@ func bodyClass(n int) int {
 	if n <= minPooledBody {
 		return 0
 	}
-	return bits.Len(uint((n-1)>>12)) // ceil(log2(n / 4 KB))
+	return bits.Len(uint((n - 1) >> 12)) // ceil(log2(n / 4 KB))
 }
 
 // pooledBody is a request body buffer with its reference count.

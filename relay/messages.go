@@ -19,8 +19,8 @@ import (
 
 // inbound is what the relay knows about a client request after admitting and inspecting it.
 type inbound struct {
-	op     provider.Op
-	body   []byte // the client's bytes, read once, never modified; nil once released
+	op   provider.Op
+	body []byte // the client's bytes, read once, never modified; nil once released
 	// pooled holds body's buffer; the inbound's reference is dropped by release.
 	pooled *pooledBody
 	model  string
