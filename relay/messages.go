@@ -95,7 +95,7 @@ func (r *Relay) admit(req *http.Request, op provider.Op) (*inbound, *apierr.Erro
 		return nil, e
 	}
 	in.pooled, in.body = pb, body
-	if e := inspect(in); e != nil {
+	if e := inspect(in, r.deepDetect); e != nil {
 		in.release()
 		return nil, e
 	}
@@ -144,13 +144,19 @@ func (r *Relay) readBody(req *http.Request) (*pooledBody, []byte, *apierr.Error)
 }
 
 // inspect checks the body and peeks the fields the relay routes on, without unmarshalling it.
-func inspect(in *inbound) *apierr.Error {
+// deep asks for the features of every node (features.Detect); otherwise only the top-level
+// parameters are read (features.DetectTop), which is enough when Relay.deepDetect is false.
+func inspect(in *inbound, deep bool) *apierr.Error {
 	if len(in.body) == 0 {
 		return errorf(http.StatusBadRequest, "request body is empty; send a JSON object with model, max_tokens and messages")
 	}
 	// One pass over the bytes checks the JSON structure (string contents are left to the
 	// provider) and finds both what the relay routes on and the features in use.
-	u := features.Detect(in.body, in.header.Values("Anthropic-Beta")) // it splits comma lists
+	detect := features.Detect
+	if !deep {
+		detect = features.DetectTop
+	}
+	u := detect(in.body, in.header.Values("Anthropic-Beta")) // it splits comma lists
 	if !u.Valid {
 		var v any
 		err := json.Unmarshal(in.body, &v) // error path only: for the offset of the mistake

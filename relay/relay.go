@@ -55,6 +55,9 @@ type Relay struct {
 	maxBody   int64
 	idle      time.Duration
 	started   time.Time
+	// deepDetect is false when no request can need more than its top-level parameters read
+	// (see needsDeepDetect), and the relay then skips the walk of every message and tool.
+	deepDetect bool
 }
 
 // upstream is one enabled provider with its runtime state.
@@ -142,6 +145,7 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 			InFlight: func() int { return int(u.inFlight.Load()) },
 		})
 	}
+	r.deepDetect = needsDeepDetect(r.upstreams)
 	r.router = route.NewRouter(cfg.Routing, cands, r.now, nil)
 	r.affinity = route.NewAffinity(0, 0, r.now)
 	r.sigs = route.NewSignatures(0)
@@ -151,6 +155,21 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		AllowHosts: cfg.Server.Fetch.AllowHosts,
 	}
 	return r, nil
+}
+
+// needsDeepDetect reports whether requests need features.Detect's walk of every node, rather
+// than features.DetectTop's top-level parameters: when any provider's feature matrix row (with
+// its overrides) does something other than pass a nested feature, when a provider is not a
+// Claude platform (signed thinking blocks in the history must be found and removed), and when
+// there is more than one provider (thinking blocks signed by one must stick to it, and be removed
+// if the conversation moves). A relay in front of one Claude platform provider, whose matrix
+// passes every nested feature, has nothing to decide below the top level.
+func needsDeepDetect(ups []*upstream) bool {
+	if len(ups) != 1 {
+		return true
+	}
+	u := ups[0]
+	return !claudePlatform(u.cfg.Type) || features.NeedsDeep(u.cfg.Type, u.cfg.Features)
 }
 
 // NewTransport returns the tuned transport used to reach providers. It has no whole-response

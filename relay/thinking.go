@@ -46,8 +46,7 @@ func needsThinkingStrip(u *upstream, origin string, body []byte) bool {
 	if origin != "" {
 		return origin != u.cfg.Name
 	}
-	switch u.cfg.Type {
-	case config.TypeAnthropic, config.TypeBedrock, config.TypeVertex, config.TypeAzure:
+	if claudePlatform(u.cfg.Type) {
 		return false
 	}
 	claude := false
@@ -61,6 +60,16 @@ func needsThinkingStrip(u *upstream, origin string, body []byte) bool {
 		return !claude
 	})
 	return claude
+}
+
+// claudePlatform reports whether a provider type serves Claude itself (and verifies Claude's
+// thinking signatures).
+func claudePlatform(typ string) bool {
+	switch typ {
+	case config.TypeAnthropic, config.TypeBedrock, config.TypeVertex, config.TypeAzure:
+		return true
+	}
+	return false
 }
 
 // stripThinking removes every thinking and redacted_thinking block from the assistant turns of

@@ -29,6 +29,16 @@ func BenchmarkDetect(b *testing.B) {
 	}
 }
 
+// BenchmarkDetectTop is the shallow detection a relay uses when no provider needs more.
+func BenchmarkDetectTop(b *testing.B) {
+	r := benchRequest(b)
+	b.SetBytes(int64(len(r.Compact)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = DetectTop(r.Compact, r.Betas)
+	}
+}
+
 // BenchmarkDecide measures choosing the actions for the detected features.
 func BenchmarkDecide(b *testing.B) {
 	r := benchRequest(b)

@@ -113,6 +113,9 @@ type validator struct {
 	b   []byte
 	i   int
 	end []int32
+	// onTop, when set, receives each member of the root object (raw key with its quotes,
+	// raw value) as soon as it has been validated.
+	onTop func(key, val []byte)
 }
 
 func (v *validator) ws() {
@@ -165,17 +168,23 @@ func (v *validator) object(depth int) bool {
 		return true
 	}
 	for {
+		key := v.i
 		if v.i >= len(v.b) || v.b[v.i] != '"' || !v.str() {
 			return false
 		}
+		keyEnd := v.i
 		v.ws()
 		if v.i >= len(v.b) || v.b[v.i] != ':' {
 			return false
 		}
 		v.i++
 		v.ws()
+		val := v.i
 		if !v.value(depth) {
 			return false
+		}
+		if depth == 1 && v.onTop != nil {
+			v.onTop(v.b[key:keyEnd], v.b[val:v.i])
 		}
 		v.ws()
 		if v.i >= len(v.b) {

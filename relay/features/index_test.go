@@ -41,8 +41,9 @@ func TestValidStructureAgreesWithEncodingJSON(t *testing.T) {
 	}
 }
 
-// FuzzIndexedWalk checks that the index never changes what Detect finds, and that structural
-// validation accepts everything encoding/json accepts.
+// FuzzIndexedWalk checks that the index never changes what Detect finds, that structural
+// validation accepts everything encoding/json accepts, and that DetectTop finds what Detect
+// finds at the top level.
 func FuzzIndexedWalk(f *testing.F) {
 	f.Add([]byte(kitchenSink))
 	f.Add([]byte(awkward))
@@ -57,6 +58,9 @@ func FuzzIndexedWalk(f *testing.F) {
 		}
 		if json.Valid(b) && !indexed.Valid {
 			t.Fatalf("valid JSON judged invalid: %q", b)
+		}
+		if diff := compareTop(b, nil); diff != "" {
+			t.Fatalf("DetectTop differs from Detect on %q:\n%s", b, diff)
 		}
 	})
 }
