@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
@@ -286,12 +287,11 @@ func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call, p
 type countedBody struct {
 	io.ReadCloser
 	u    *upstream
-	done bool
+	done atomic.Bool // the idle watch may close the body while the relay does
 }
 
 func (b *countedBody) Close() error {
-	if !b.done {
-		b.done = true
+	if b.done.CompareAndSwap(false, true) {
 		b.u.inFlight.Add(-1)
 	}
 	return b.ReadCloser.Close()

@@ -36,18 +36,25 @@ type plan struct {
 // Every body starts again from the client's original bytes. When every candidate refuses, the
 // first refusal is the answer.
 func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*plan, *apierr.Error) {
-	byName := make(map[string]candidate, len(cands))
+	// Candidates are few (the configured providers): slices and linear searches, no maps.
 	allowed := make([]string, 0, len(cands))
 	for _, c := range cands {
-		byName[c.u.cfg.Name] = c
 		allowed = append(allowed, c.u.cfg.Name)
+	}
+	byName := func(name string) (candidate, bool) {
+		for _, c := range cands {
+			if c.u.cfg.Name == name {
+				return c, true
+			}
+		}
+		return candidate{}, false
 	}
 	// Affinity: a history with signed thinking sticks to the provider that signed it; otherwise
 	// a session sticks to the provider that served it, so its prompt cache stays warm.
 	preferred, origin, hasThinking := "", "", false
 	if in.usage.ThinkingHistory {
 		origin, hasThinking = r.thinkingOrigin(in.body)
-		if _, ok := byName[origin]; ok {
+		if _, ok := byName(origin); ok {
 			preferred = origin
 		}
 	}
@@ -57,9 +64,9 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 	order := r.router.Order(in.model, allowed, preferred)
 	plans := make([]*plan, 0, len(order))
 	var refusal *features.Refusal
-	seen := map[string]bool{}
+	var seen []string // providers planned, by name
 	for _, name := range order {
-		c := byName[name]
+		c, _ := byName(name)
 		pl, ref, e := r.prepare(ctx, in, c, origin, hasThinking)
 		if e != nil {
 			return nil, e
@@ -76,7 +83,7 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 			if to, ok := strings.CutPrefix(r.cfg.Routing.CountTokens, "provider:"); ok {
 				// Ask a provider that counts instead (Anthropic's count endpoint is free).
 				u := r.upstream(to)
-				if u == nil || seen[to] {
+				if u == nil || slices.Contains(seen, to) {
 					continue
 				}
 				model, _ := serves(&u.cfg, in.model)
@@ -96,7 +103,7 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 				continue
 			}
 		}
-		seen[pl.u.cfg.Name] = true
+		seen = append(seen, pl.u.cfg.Name)
 		plans = append(plans, pl)
 	}
 	if len(plans) == 0 && refusal != nil {
@@ -109,7 +116,7 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 // (refuse, strip, degrade), foreign thinking blocks removed, betas filtered, model mapped.
 func (r *Relay) prepare(ctx context.Context, in *inbound, c candidate, origin string, hasThinking bool) (*plan, *features.Refusal, *apierr.Error) {
 	u := c.u
-	d := features.Decide(u.cfg.Type, u.cfg.Features, in.usage)
+	d := u.row.Decide(in.usage)
 	d.ProviderName = u.cfg.Name
 	if ref := d.Refusal(); ref != nil {
 		return nil, ref, nil

@@ -63,6 +63,7 @@ type Relay struct {
 // upstream is one enabled provider with its runtime state.
 type upstream struct {
 	cfg      config.Provider
+	row      *features.Row // the provider's feature matrix row with its overrides
 	p        *provider.Provider
 	pool     *keys.Pool
 	inFlight atomic.Int64
@@ -136,7 +137,7 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 			return nil, fmt.Errorf("relay: %w", err)
 		}
 		pool := keys.NewPool(pc.Name, pc.Keys, cfg.Routing.KeyStrategy, r.now)
-		r.upstreams = append(r.upstreams, &upstream{cfg: pc, p: p, pool: pool})
+		r.upstreams = append(r.upstreams, &upstream{cfg: pc, row: features.NewRow(pc.Type, pc.Features), p: p, pool: pool})
 	}
 	cands := make([]route.Candidate, 0, len(r.upstreams))
 	for _, u := range r.upstreams {
@@ -169,7 +170,7 @@ func needsDeepDetect(ups []*upstream) bool {
 		return true
 	}
 	u := ups[0]
-	return !claudePlatform(u.cfg.Type) || features.NeedsDeep(u.cfg.Type, u.cfg.Features)
+	return !claudePlatform(u.cfg.Type) || u.row.NeedsDeep()
 }
 
 // NewTransport returns the tuned transport used to reach providers. It has no whole-response

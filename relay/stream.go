@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/sse"
@@ -90,13 +88,9 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 	// The headers leave with the first event, as with a reverse proxy: one write, not two.
 	rc := http.NewResponseController(w)
 
-	// The idle timer closes the upstream body, which unblocks the read below.
-	var idled atomic.Bool
-	timer := time.AfterFunc(r.idle, func() {
-		idled.Store(true)
-		resp.Body.Close()
-	})
-	defer timer.Stop()
+	// The idle watch closes the upstream body, which unblocks the read below.
+	idle := watchIdle(resp.Body, r.idle)
+	defer idle.stop()
 
 	rd := sse.NewReader(resp.Body)
 	var terminal, thinking bool
@@ -106,7 +100,7 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 			// A partial event (sse.ErrTruncated) is not forwarded: its bytes would run into
 			// the error event that reports the cut.
 			if !terminal {
-				r.endStream(w, rc, req.Context(), u, err, idled.Load())
+				r.endStream(w, rc, req.Context(), u, err, idle.timedOut())
 			}
 			return
 		}
@@ -124,7 +118,10 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 		case "message_stop", "error":
 			terminal = true
 		case "message_start":
-			res := gjson.GetManyBytes(ev.Data, "message.usage.input_tokens", "message.usage.cache_creation_input_tokens", "message.usage.cache_read_input_tokens", "message.usage.output_tokens")
+			// One scan of the event for the small usage object, then its fields
+			// (GetManyBytes would scan the whole event once per path).
+			ur := gjson.GetBytes(ev.Data, "message.usage").Raw
+			res := gjson.GetMany(ur, "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
 			us = usage{input: int(res[0].Int() + res[1].Int() + res[2].Int()), output: int(res[3].Int()), known: true}
 		case "content_block_start":
 			// Signature deltas only follow thinking blocks: text and tool_use deltas, nearly
@@ -139,7 +136,7 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 				us.output, us.known = int(o.Int()), true
 			}
 		}
-		timer.Reset(r.idle)
+		idle.event()
 	}
 }
 

@@ -102,14 +102,45 @@ var temperatureRanges = map[string]temperatureRange{
 
 // Decide chooses an action for every feature u uses on a provider type: the matrix cell's
 // default, or the override from the provider's `features:` map (invalid overrides are ignored;
-// reject them at configuration load with ValidateOverrides).
+// reject them at configuration load with ValidateOverrides). A relay deciding for the same
+// provider on every request builds its Row once instead.
 func Decide(providerType string, overrides map[string]string, u Usage) Decision {
-	d := Decision{ProviderType: providerType, usage: u}
+	return NewRow(providerType, overrides).Decide(u)
+}
+
+// Row is one provider's effective matrix row: every cell with the provider's overrides
+// applied, looked up once.
+type Row struct {
+	providerType string
+	cells        [numFeatures]Cell
+	overridden   [numFeatures]bool
+}
+
+// NewRow builds the effective row of a provider type with its overrides.
+func NewRow(providerType string, overrides map[string]string) *Row {
+	r := &Row{providerType: providerType}
+	for f := Feature(0); f < numFeatures; f++ {
+		r.cells[f], r.overridden[f] = effectiveCell(providerType, f, overrides)
+	}
+	return r
+}
+
+// Decide is the package's Decide for the row's provider.
+func (r *Row) Decide(u Usage) Decision {
+	d := Decision{ProviderType: r.providerType, usage: u}
+	n := 0
+	for f := Feature(0); f < numFeatures; f++ {
+		if u.Uses(f) {
+			n++
+		}
+	}
+	d.Items = make([]Item, 0, n)
+	providerType := r.providerType
 	for f := Feature(0); f < numFeatures; f++ {
 		if !u.Uses(f) {
 			continue
 		}
-		c, over := effectiveCell(providerType, f, overrides)
+		c, over := r.cells[f], r.overridden[f]
 		it := Item{Feature: f, Support: c.Support, Action: c.Action, Path: u.Path(f), Overridden: over, configured: c.Action}
 		switch f {
 		case Temperature:
@@ -125,18 +156,12 @@ func Decide(providerType string, overrides map[string]string, u Usage) Decision 
 					") that need the tool definitions"
 			}
 		case AnthropicBeta:
-			keep, dropped := FilterBetas(providerType, u.Betas)
 			switch it.Action {
 			case Pass:
 				d.Betas = u.Betas
-			case Strip:
-				d.Betas, d.DroppedBetas = keep, dropped
-				if len(dropped) == 0 {
-					it.Action = Pass
-				}
-			case Refuse:
-				d.Betas, d.DroppedBetas = keep, dropped
-				if len(dropped) == 0 {
+			case Strip, Refuse:
+				d.Betas, d.DroppedBetas = FilterBetas(providerType, u.Betas)
+				if len(d.DroppedBetas) == 0 {
 					it.Action = Pass
 				}
 			}
@@ -144,6 +169,17 @@ func Decide(providerType string, overrides map[string]string, u Usage) Decision 
 		d.Items = append(d.Items, it)
 	}
 	return d
+}
+
+// NeedsDeep reports whether requests for the row's provider need the full Detect (see the
+// package's NeedsDeep).
+func (r *Row) NeedsDeep() bool {
+	for f := Feature(0); f < numFeatures; f++ {
+		if DeepFeature(f) && r.cells[f].Action != Pass {
+			return true
+		}
+	}
+	return false
 }
 
 // Action returns the action for f, Pass when the request does not use it.

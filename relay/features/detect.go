@@ -327,13 +327,5 @@ func DeepFeature(f Feature) bool {
 // the full Detect: whether any deep feature's action is something other than pass. When it is
 // false for every provider a request may go to, DetectTop decides the same.
 func NeedsDeep(providerType string, overrides map[string]string) bool {
-	for f := Feature(0); f < numFeatures; f++ {
-		if !DeepFeature(f) {
-			continue
-		}
-		if c, _ := effectiveCell(providerType, f, overrides); c.Action != Pass {
-			return true
-		}
-	}
-	return false
+	return NewRow(providerType, overrides).NeedsDeep()
 }
