@@ -2,12 +2,18 @@ package relay_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/ccrelay/ccrelay/relay"
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/relaytest"
 	"github.com/tidwall/gjson"
@@ -218,5 +224,58 @@ func TestFailoverOnRetryableStatusesBeforeTheFirstByte(t *testing.T) {
 	resp, _ := post(t, base+"/v1/messages", []byte(okBody), nil)
 	if resp.StatusCode != 400 || len(second.Requests()) != 0 {
 		t.Errorf("a 400 failed over: status %d, second got %d requests", resp.StatusCode, len(second.Requests()))
+	}
+}
+
+// lockedLog collects log output written from several goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestOneAccessLinePerRequest: the access line is written after the response, from its own
+// goroutine, with what the client got and without any credential.
+func TestOneAccessLinePerRequest(t *testing.T) {
+	ix := interaction(t, "anthropic/anthropic-sdk-go/tool_runner_basic.0.json")
+	up := relaytest.NewUpstream(t, relaytest.Replay(ix))
+	var out lockedLog
+	r, err := relay.New(context.Background(), relay.Options{
+		Config: configWith(providerFor(config.TypeAnthropic, "anthropic", up.URL, "sk-ant-upstream-secret")),
+		Logger: slog.New(slog.NewTextHandler(&out, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	resp, _ := post(t, srv.URL+"/v1/messages", []byte(ix.Request.Body), map[string]string{"X-Api-Key": "sk-ant-client-secret"})
+	id := resp.Header.Get("X-Ccrelay-Request-Id")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "msg=request") && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	log := out.String()
+	for _, want := range []string{"msg=request", "id=" + id, "method=POST", "path=/v1/messages", "status=200", "provider=anthropic", "attempts=1"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("access line lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Count(log, "msg=request") != 1 {
+		t.Errorf("want one access line:\n%s", log)
+	}
+	if strings.Contains(log, "secret") {
+		t.Errorf("a credential was logged:\n%s", log)
 	}
 }

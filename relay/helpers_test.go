@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +35,9 @@ func startRelayEnv(t testing.TB, cfg *config.Config, env map[string]string) stri
 	if cfg.Routing.Strategy == "" {
 		cfg.Routing.Strategy = "failover"
 	}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tw := &testWriter{t: t}
+	t.Cleanup(tw.close)
+	logger := slog.New(slog.NewTextHandler(tw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	r, err := relay.New(context.Background(), relay.Options{Config: cfg, Logger: logger, Getenv: func(k string) string { return env[k] }})
 	if err != nil {
 		t.Fatalf("relay.New: %v", err)
@@ -44,12 +47,27 @@ func startRelayEnv(t testing.TB, cfg *config.Config, env map[string]string) stri
 	return srv.URL
 }
 
-// testWriter sends log lines to t.Log.
-type testWriter struct{ t testing.TB }
+// testWriter sends log lines to t.Log until the test ends. The relay writes its access line
+// from a goroutine of its own, which may run after the test has finished (t.Log would panic).
+type testWriter struct {
+	t    testing.TB
+	mu   sync.Mutex
+	done bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
+}
+
+func (w *testWriter) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
 }
 
 // providerFor returns a provider of type typ whose base URL points at the fake upstream.

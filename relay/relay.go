@@ -260,13 +260,18 @@ func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Dur
 		return
 	}
 	h := w.Header()
-	// LogAttrs with typed attributes: no interface boxing of the ints and the duration, and
-	// the record's attributes fit its inline array.
-	r.log.LogAttrs(ctx, level, "request",
-		slog.String("id", id), slog.String("method", req.Method), slog.String("path", req.URL.Path),
-		slog.Int("status", w.status), slog.String("provider", h.Get(hdrProvider)),
-		slog.String("attempts", h.Get(hdrAttempts)), slog.String("degraded", h.Get(hdrDegraded)),
-		slog.Int64("bytes", w.written), slog.Duration("duration", d.Round(time.Microsecond)))
+	method, path, status, written := req.Method, req.URL.Path, w.status, w.written
+	provider, attempts, degraded := h.Get(hdrProvider), h.Get(hdrAttempts), h.Get(hdrDegraded)
+	// The line is formatted and written by its own goroutine: a response ends (the client sees
+	// its last byte) only when the handler returns, and formatting a log line is not the
+	// client's business. Everything it needs is read above, before the response is done.
+	go r.log.LogAttrs(ctx, level, "request",
+		// Typed attributes: no interface boxing of the ints and the duration, and the record's
+		// attributes fit its inline array.
+		slog.String("id", id), slog.String("method", method), slog.String("path", path),
+		slog.Int("status", status), slog.String("provider", provider),
+		slog.String("attempts", attempts), slog.String("degraded", degraded),
+		slog.Int64("bytes", written), slog.Duration("duration", d.Round(time.Microsecond)))
 }
 
 // recorder remembers the status and size of a response. Like every ResponseWriter wrapper of

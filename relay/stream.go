@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/sse"
@@ -75,6 +76,9 @@ func isEventStream(ct string) bool {
 	return strings.HasPrefix(strings.TrimSpace(strings.ToLower(ct)), "text/event-stream")
 }
 
+// sseBuffers are the 4 KB read buffers of relayed streams, reused across streams.
+var sseBuffers = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
 // relayStream copies SSE events from the upstream to the client, flushing after each one.
 // Every stream it answers ends with message_stop or an error event: if the upstream breaks
 // off, stays idle past server.timeouts.stream_idle, or sends a corrupt stream, the relay ends
@@ -92,7 +96,9 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 	idle := watchIdle(resp.Body, r.idle)
 	defer idle.stop()
 
-	rd := sse.NewReader(resp.Body)
+	buf := sseBuffers.Get().(*[]byte)
+	defer sseBuffers.Put(buf) // the reader and its events are not used after the return
+	rd := sse.NewReaderBuffer(resp.Body, *buf)
 	var terminal, thinking bool
 	for {
 		ev, err := rd.Next()
@@ -126,7 +132,8 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 		case "content_block_start":
 			// Signature deltas only follow thinking blocks: text and tool_use deltas, nearly
 			// every event of a stream, are not searched.
-			thinking = thinking || gjson.GetBytes(ev.Data, "content_block.type").Str == "thinking"
+			thinking = thinking || bytes.Contains(ev.Data, []byte(`"thinking"`)) &&
+				gjson.GetBytes(ev.Data, "content_block.type").Str == "thinking"
 		case "content_block_delta":
 			if thinking && bytes.Contains(ev.Data, []byte(`"signature_delta"`)) {
 				r.sigs.Remember(gjson.GetBytes(ev.Data, "delta.signature").Str, u.cfg.Name)

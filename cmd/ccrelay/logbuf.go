@@ -11,10 +11,11 @@ import (
 // request (the relay logs a line for every request, and on a busy relay that write is a
 // measurable part of its cost). Lines reach the output at most interval late; Close flushes.
 type logBuffer struct {
-	mu   sync.Mutex
-	w    *bufio.Writer
-	stop chan struct{}
-	done chan struct{}
+	mu     sync.Mutex
+	w      *bufio.Writer
+	closed bool // after Close every write goes straight through
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 func newLogBuffer(out io.Writer, interval time.Duration) *logBuffer {
@@ -37,10 +38,16 @@ func newLogBuffer(out io.Writer, interval time.Duration) *logBuffer {
 }
 
 // Write buffers p; a line larger than the buffer is written through.
+// After Close it writes through: the relay writes its access lines from goroutines that may
+// finish after the server has shut down.
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.w.Write(p)
+	n, err := b.w.Write(p)
+	if err == nil && b.closed {
+		err = b.w.Flush()
+	}
+	return n, err
 }
 
 func (b *logBuffer) flush() {
@@ -53,5 +60,8 @@ func (b *logBuffer) flush() {
 func (b *logBuffer) Close() error {
 	close(b.stop)
 	<-b.done
-	return nil
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return b.w.Flush()
 }

@@ -40,4 +40,8 @@ func TestLogLinesAreFlushedWithinTheIntervalAndOnClose(t *testing.T) {
 	if out.String() != "one\ntwo\n" {
 		t.Errorf("Close did not flush: %q", out.String())
 	}
+	b.Write([]byte("three\n")) // a line written after Close goes straight through
+	if out.String() != "one\ntwo\nthree\n" {
+		t.Errorf("a line written after Close was not written: %q", out.String())
+	}
 }

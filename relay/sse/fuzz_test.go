@@ -92,8 +92,14 @@ func FuzzReader(f *testing.F) {
 			{"whole", bytes.NewReader(in), 0},
 			{"chunked", chunked{bytes.NewReader(in), int(chunk%16) + 1}, 0},
 			{"small limit", chunked{bytes.NewReader(in), int(chunk%64) + 1}, 48},
+			{"reused buffer", chunked{bytes.NewReader(in), int(chunk%16) + 1}, 0},
 		} {
 			rd := NewReader(mode.r)
+			if mode.name == "reused buffer" {
+				// A small buffer full of another stream's bytes: it must grow, and nothing
+				// left in it may leak into an event.
+				rd = NewReaderBuffer(mode.r, bytes.Repeat([]byte("data: stale\n\n"), int(chunk%4)+1))
+			}
 			if mode.max > 0 {
 				rd.MaxEventSize = mode.max
 			}

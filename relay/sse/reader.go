@@ -114,6 +114,13 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{rd: r, MaxEventSize: DefaultMaxEventSize}
 }
 
+// NewReaderBuffer is NewReader with buf as the initial buffer (its whole length is used), so
+// that a caller relaying many streams can reuse buffers. The Reader grows past buf when an event
+// needs more room; buf may be reused once the Reader and its events are no longer used.
+func NewReaderBuffer(r io.Reader, buf []byte) *Reader {
+	return &Reader{rd: r, MaxEventSize: DefaultMaxEventSize, buf: buf[:len(buf):len(buf)]}
+}
+
 // LastEventID returns the value of the last "id:" field seen (the SSE last event ID buffer,
 // which persists across events), or "" when there was none.
 func (r *Reader) LastEventID() string { return string(r.lastID) }
