@@ -137,11 +137,19 @@ func (r *Relay) finish(w *recorder, log *attemptLog, last *failure, allLimited b
 // its retry-after) and reports whether it waited; it never queues a request longer.
 func (r *Relay) lease(req *http.Request, in *inbound, u *upstream, mayWait bool) (*keys.Lease, bool, error) {
 	est := len(in.body) / 4
+	if !r.sticky {
+		return r.leaseAny(req, u, est, mayWait)
+	}
 	if b, ok := r.affinity.Get(in.session); ok && in.session != "" && b.Provider == u.cfg.Name {
 		if l, err := u.pool.LeasePrefer(est, b.Key); err == nil {
 			return l, false, nil
 		}
 	}
+	return r.leaseAny(req, u, est, mayWait)
+}
+
+// leaseAny takes any key from the provider's pool (see lease).
+func (r *Relay) leaseAny(req *http.Request, u *upstream, est int, mayWait bool) (*keys.Lease, bool, error) {
 	l, err := u.pool.Lease(est)
 	var un *keys.Unavailable
 	if mw := r.cfg.Routing.MaxWait.D(); mayWait && mw > 0 && errors.As(err, &un) && un.RetryAfter > 0 && un.RetryAfter <= mw {
@@ -272,7 +280,7 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	pl.body, call.Body = nil, nil
 	usage := r.relayResponse(w, req, u, resp)
 	lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: usage.total()})
-	if status < 300 && in.session != "" {
+	if status < 300 && in.session != "" && r.sticky {
 		r.affinity.Set(in.session, route.Binding{Provider: u.cfg.Name, Key: lease.Index()})
 	}
 	return tryResult{next: done}

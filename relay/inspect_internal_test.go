@@ -38,3 +38,38 @@ func TestDeepDetectionWhenNeeded(t *testing.T) {
 		})
 	}
 }
+
+// TestStickyOnlyWhenAffinityCanChoose: with one provider of one key there is nothing to
+// stick to, and the affinity table is left alone.
+func TestStickyOnlyWhenAffinityCanChoose(t *testing.T) {
+	key := func(k ...string) []config.Key {
+		var out []config.Key
+		for _, s := range k {
+			out = append(out, config.Key{Key: s})
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		providers []config.Provider
+		sticky    bool
+	}{
+		{"one provider, one key", []config.Provider{{Name: "a", Type: config.TypeAnthropic, BaseURL: "http://127.0.0.1:1", Keys: key("k")}}, false},
+		{"one provider, two keys", []config.Provider{{Name: "a", Type: config.TypeAnthropic, BaseURL: "http://127.0.0.1:1", Keys: key("k1", "k2")}}, true},
+		{"two providers", []config.Provider{
+			{Name: "a", Type: config.TypeAnthropic, BaseURL: "http://127.0.0.1:1", Keys: key("k")},
+			{Name: "b", Type: config.TypeAnthropic, BaseURL: "http://127.0.0.1:2", Keys: key("k")},
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := New(context.Background(), Options{Config: &config.Config{Providers: tt.providers}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.sticky != tt.sticky {
+				t.Errorf("sticky = %v, want %v", r.sticky, tt.sticky)
+			}
+		})
+	}
+}

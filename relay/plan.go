@@ -58,8 +58,10 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 			preferred = origin
 		}
 	}
-	if b, ok := r.affinity.Get(in.session); ok && preferred == "" && in.session != "" {
-		preferred = b.Provider
+	if r.sticky && preferred == "" && in.session != "" {
+		if b, ok := r.affinity.Get(in.session); ok {
+			preferred = b.Provider
+		}
 	}
 	order := r.router.Order(in.model, allowed, preferred)
 	plans := make([]*plan, 0, len(order))

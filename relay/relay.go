@@ -55,6 +55,9 @@ type Relay struct {
 	maxBody   int64
 	idle      time.Duration
 	started   time.Time
+	// sticky is false when session affinity cannot choose anything: one provider with one
+	// key. The affinity table is then neither read nor written.
+	sticky bool
 	// deepDetect is false when no request can need more than its top-level parameters read
 	// (see needsDeepDetect), and the relay then skips the walk of every message and tool.
 	deepDetect bool
@@ -147,6 +150,7 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		})
 	}
 	r.deepDetect = needsDeepDetect(r.upstreams)
+	r.sticky = len(r.upstreams) > 1 || len(r.upstreams) == 1 && r.upstreams[0].pool.Len() > 1
 	r.router = route.NewRouter(cfg.Routing, cands, r.now, nil)
 	r.affinity = route.NewAffinity(0, 0, r.now)
 	r.sigs = route.NewSignatures(0)
