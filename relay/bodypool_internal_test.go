@@ -29,21 +29,26 @@ func TestMain(m *testing.M) {
 }
 
 func TestBodyClass(t *testing.T) {
-	tests := []struct{ n, class int }{
-		{0, 0}, {1, 0}, {4096, 0}, {4097, 1}, {8192, 1}, {8193, 2},
-		{48942, 4}, {65536, 4}, {65537, 5}, {16 << 20, 12}, {16<<20 + 1, -1},
+	for _, n := range []int{0, 1, 4096, 4097, 5120, 5121, 8192, 8193, 48943, 57344, 57345, 16 << 20} {
+		c := bodyClass(n)
+		if c < 0 {
+			t.Fatalf("bodyClass(%d) = -1, want a class", n)
+		}
+		if bodySizes[c] < n {
+			t.Errorf("class %d (%d bytes) cannot hold %d bytes", c, bodySizes[c], n)
+		}
+		if c > 0 && bodySizes[c-1] >= n {
+			t.Errorf("class %d is not the smallest for %d bytes", c, n)
+		}
+		if n > minPooledBody && bodySizes[c] > n+n/4 {
+			t.Errorf("%d bytes take a %d-byte buffer: more than 25%% larger", n, bodySizes[c])
+		}
 	}
-	for _, tt := range tests {
-		c := bodyClass(tt.n)
-		if c != tt.class {
-			t.Errorf("bodyClass(%d) = %d, want %d", tt.n, c, tt.class)
-		}
-		if c >= 0 && minPooledBody<<c < tt.n {
-			t.Errorf("class %d (%d bytes) cannot hold %d bytes", c, minPooledBody<<c, tt.n)
-		}
-		if c > 0 && minPooledBody<<(c-1) >= tt.n {
-			t.Errorf("class %d is not the smallest for %d bytes", c, tt.n)
-		}
+	if c := bodyClass(16<<20 + 1); c != -1 {
+		t.Errorf("bodyClass(16 MB + 1) = %d, want -1 (not pooled)", c)
+	}
+	if got := bodySizes[bodyClass(48943)]; got != 48<<10 {
+		t.Errorf("the 49 KB Claude Code body takes %d bytes, want 48 KiB", got)
 	}
 }
 
