@@ -16,10 +16,11 @@ import (
 // "tool_choice=dropped", "thinking_budget=not_enforced", "max_tokens=clamped:32000", ...), in
 // matrix order.
 //
-// Edits are made with sjson, one path at a time, from the end of the body backwards: every byte
-// that is not edited (key order, spacing, escapes, number spelling) stays as it was, and body
-// itself is never modified. Content blocks are replaced, never removed, so no content array
-// becomes empty and no text block is empty. When nothing needs editing, body is returned as is.
+// Edits are made one path at a time, from the end of the body backwards, as sjson makes them
+// but in a single copy of body (see run): every byte that is not edited (key order, spacing,
+// escapes, number spelling) stays as it was, and body itself is never modified. Content
+// blocks are replaced, never removed, so no content array becomes empty and no text block is
+// empty. When nothing needs editing, body is returned as is.
 //
 // maxTokensCeiling is the mapped model's max_tokens ceiling (MaxTokensCeiling); 0 means unknown
 // and disables the clamp. A decision with a refusal returns the *Refusal as the error. With
@@ -418,24 +419,33 @@ func (a *applier) finishTools() {
 	}
 }
 
-// run applies the edits from the last to the first, skipping edits under a deleted path.
+// run applies the edits from the last to the first, skipping edits under a deleted path. It
+// copies the body once and makes the edits in that copy (spliceEdit): an sjson call per edit
+// would copy the whole body again for every edit.
 func (a *applier) run() ([]byte, error) {
 	if len(a.edits) == 0 {
 		return a.body, nil
 	}
 	var deleted []string
+	grow := 0 // the most the edits can lengthen the body by
 	for _, e := range a.edits {
 		if e.op == opDelete {
 			deleted = append(deleted, e.path)
 		}
+		grow += len(e.raw)
 	}
-	out := a.body
-	var err error
+	out := make([]byte, len(a.body), len(a.body)+grow)
+	copy(out, a.body)
 	for i := len(a.edits) - 1; i >= 0; i-- {
 		e := a.edits[i]
 		if under(e.path, deleted) {
 			continue
 		}
+		var ok bool
+		if out, ok = spliceEdit(out, e); ok {
+			continue
+		}
+		var err error
 		switch e.op {
 		case opDelete:
 			out, err = sjson.DeleteBytes(out, e.path)
@@ -454,6 +464,122 @@ func (a *applier) run() ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// spliceEdit makes e in doc, in place, giving the bytes sjson.DeleteBytes or
+// sjson.SetRawBytes would give, and reports whether it did. It takes the paths Apply nearly
+// always has: parts of [A-Za-z0-9_-] (but not "-1", which sjson's delete reads as the last
+// element) that all resolve. sjson looks each part up with gjson.Get in the value the
+// previous part found, then replaces the last value found, or removes it with what
+// deleteTailItem cuts before it or, when that is nothing, the comma after it within the
+// enclosing value; spliceEdit makes the same lookups and cuts. With any other path, a part
+// that does not resolve, a value gjson does not place at its index or no room to grow, it
+// leaves doc as it is and returns false, and the caller has sjson make the edit.
+func spliceEdit(doc []byte, e edit) ([]byte, bool) {
+	for i := 0; i < len(e.path); i++ {
+		c := e.path[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return doc, false
+		}
+	}
+	s := bytesToString(doc)
+	lo, hi := 0, len(s) // the value the lookup is in, as sjson recurses into it
+	path := e.path
+	for {
+		part, rest, more := strings.Cut(path, ".")
+		if part == "-1" {
+			return doc, false
+		}
+		r := gjson.Get(s[lo:hi], part)
+		if r.Index <= 0 || r.Index+len(r.Raw) > hi-lo || s[lo+r.Index:lo+r.Index+len(r.Raw)] != r.Raw {
+			return doc, false
+		}
+		if !more {
+			if len(doc)-len(r.Raw)+len(e.raw) > cap(doc) {
+				return doc, false
+			}
+			return splice(doc, lo+r.Index, lo+r.Index+len(r.Raw), hi, e), true
+		}
+		lo, hi, path = lo+r.Index, lo+r.Index+len(r.Raw), rest
+	}
+}
+
+// splice replaces doc[start:end] with e.raw, or for a delete removes it as sjson does; hi is
+// the end of the enclosing value. doc must have the capacity for e.raw.
+func splice(doc []byte, start, end, hi int, e edit) []byte {
+	if e.op == opDelete {
+		head, delNextComma := deleteTailItem(doc[:start])
+		if delNextComma {
+			for i := end; i < hi; i++ {
+				if doc[i] <= ' ' {
+					continue
+				}
+				if doc[i] == ',' {
+					end = i + 1
+				}
+				break
+			}
+		}
+		n := copy(doc[len(head):], doc[end:])
+		return doc[:len(head)+n]
+	}
+	old := doc
+	doc = doc[:len(doc)-(end-start)+len(e.raw)]
+	copy(doc[start+len(e.raw):], old[end:])
+	copy(doc[start:], e.raw)
+	return doc
+}
+
+// deleteTailItem returns what stays of buf, the body before a deleted value, and whether the
+// comma after the value must go instead. It follows the rules of sjson v1.2.9's delete (MIT
+// licence), quirks included, so that the bytes are the ones sjson would give: scanning back,
+// '[' means the value was the first of its array (the comma after it goes); ',' is cut with
+// everything after it; ':' means an object member, whose key is found (see deleteKey).
+func deleteTailItem(buf []byte) ([]byte, bool) {
+	for i := len(buf) - 1; i >= 0; i-- {
+		switch buf[i] {
+		case '[':
+			return buf, true
+		case ',':
+			return buf[:i], false
+		case ':':
+			return deleteKey(buf, i)
+		}
+	}
+	return buf, false
+}
+
+// deleteKey cuts the key before buf[colon]: back to the key's closing quote, then to its
+// opening quote (a quote right after a backslash is taken as escaped, and the byte before the
+// backslash is not looked at, as in sjson), then to the '{' (kept; the comma after the value
+// goes) or ',' (cut) before it. Without them nothing is cut.
+func deleteKey(buf []byte, colon int) ([]byte, bool) {
+	i := colon - 1
+	for i >= 0 && buf[i] != '"' {
+		i--
+	}
+	if i < 0 {
+		return buf, false
+	}
+	for i--; i >= 0; i-- {
+		if buf[i] != '"' {
+			continue
+		}
+		if i > 0 && buf[i-1] == '\\' {
+			i -= 2 // with the loop's i--: the scan goes on three bytes before the quote
+			continue
+		}
+		for i--; i >= 0; i-- {
+			switch buf[i] {
+			case '{':
+				return buf[:i+1], true
+			case ',':
+				return buf[:i], false
+			}
+		}
+		return buf, false
+	}
+	return buf, false
 }
 
 // under reports whether path lies strictly inside one of the deleted paths.
