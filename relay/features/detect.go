@@ -155,22 +155,25 @@ func Detect(body []byte, betas []string) Usage {
 func DetectTop(body []byte, betas []string) Usage {
 	u := Usage{Shallow: true}
 	u.betas(betas)
-	v := validator{b: body}
-	v.onTop = func(k, val []byte) {
-		key := bytesToString(k[1 : len(k)-1])
-		if strings.IndexByte(key, '\\') >= 0 {
-			key = gjson.ParseBytes(k).Str
-		}
-		u.top(key, res(bytesToString(val)))
-		if key == "cache_control" && string(val) != "null" {
-			u.mark(CacheControl, topLoc, "cache_control") // as the walk's evCache
-		}
-	}
+	v := validator{b: body, top: &u}
 	v.ws()
 	u.Valid = v.value(0)
 	v.ws()
 	u.Valid = u.Valid && v.i == len(v.b)
 	return u
+}
+
+// topMember reads one member of the root object for DetectTop: k is the raw key with its
+// quotes, val the raw value.
+func (u *Usage) topMember(k, val []byte) {
+	key := bytesToString(k[1 : len(k)-1])
+	if strings.IndexByte(key, '\\') >= 0 {
+		key = gjson.ParseBytes(k).Str
+	}
+	u.top(key, res(bytesToString(val)))
+	if key == "cache_control" && string(val) != "null" {
+		u.mark(CacheControl, topLoc, "cache_control") // as the walk's evCache
+	}
 }
 
 // betas records the anthropic-beta header values (comma lists are split).
@@ -252,7 +255,8 @@ func (u *Usage) top(key string, v gjson.Result) {
 		}
 	default:
 		if !knownTopLevel[key] {
-			u.UnknownFields = append(u.UnknownFields, strings.Clone(key))
+			key = strings.Clone(key) // a view of the body, which the relay reuses once released
+			u.UnknownFields = append(u.UnknownFields, key)
 			u.mark(UnknownFields, topLoc, key)
 		}
 	}

@@ -113,9 +113,9 @@ type validator struct {
 	b   []byte
 	i   int
 	end []int32
-	// onTop, when set, receives each member of the root object (raw key with its quotes,
-	// raw value) as soon as it has been validated.
-	onTop func(key, val []byte)
+	// top, when set, receives each member of the root object (topMember) as soon as it has
+	// been validated. A method on a concrete type, not a func: the Usage stays on the stack.
+	top *Usage
 }
 
 func (v *validator) ws() {
@@ -183,8 +183,8 @@ func (v *validator) object(depth int) bool {
 		if !v.value(depth) {
 			return false
 		}
-		if depth == 1 && v.onTop != nil {
-			v.onTop(v.b[key:keyEnd], v.b[val:v.i])
+		if depth == 1 && v.top != nil {
+			v.top.topMember(v.b[key:keyEnd], v.b[val:v.i])
 		}
 		v.ws()
 		if v.i >= len(v.b) {
