@@ -147,16 +147,19 @@ func (r *Relay) prepare(ctx context.Context, in *inbound, c candidate, origin st
 		pl.body = b
 		pl.notes = append(pl.notes, "thinking_history=stripped:"+strconv.Itoa(n))
 	}
-	b, notes, err := features.Apply(pl.body, d, features.MaxTokensCeiling(u.cfg.Type, c.model))
-	if err != nil {
-		var ref *features.Refusal
-		if errors.As(err, &ref) {
-			return nil, ref, nil
+	// Most requests to a Claude platform need no edit at all: skip Apply then.
+	if ceiling := features.MaxTokensCeiling(u.cfg.Type, c.model); !d.Inert(ceiling) {
+		b, notes, err := features.Apply(pl.body, d, ceiling)
+		if err != nil {
+			var ref *features.Refusal
+			if errors.As(err, &ref) {
+				return nil, ref, nil
+			}
+			return nil, nil, errorf(http.StatusInternalServerError, "could not adapt the request for provider %q: %v", u.cfg.Name, err)
 		}
-		return nil, nil, errorf(http.StatusInternalServerError, "could not adapt the request for provider %q: %v", u.cfg.Name, err)
+		pl.body = b
+		pl.notes = append(pl.notes, notes...)
 	}
-	pl.body = b
-	pl.notes = append(pl.notes, notes...)
 	if len(in.usage.Betas) > 0 && !slices.Equal(d.Betas, in.usage.Betas) {
 		pl.header = in.header.Clone()
 		if len(d.Betas) == 0 {

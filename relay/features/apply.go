@@ -55,6 +55,21 @@ func Apply(body []byte, d Decision, maxTokensCeiling int) ([]byte, []string, err
 	return out, a.notes(), nil
 }
 
+// Inert reports that Apply would change nothing: every feature passes, and a max_tokens
+// degrade (the clamp) finds the request within maxTokensCeiling. A caller can then skip Apply.
+func (d *Decision) Inert(maxTokensCeiling int) bool {
+	for _, it := range d.Items {
+		switch {
+		case it.Action == Pass:
+		case it.Feature == MaxTokens && it.Action == Degrade &&
+			(maxTokensCeiling <= 0 || d.usage.MaxTokens <= int64(maxTokensCeiling)):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // leftover returns a top-level key outside the Messages API still in body (sjson cannot
 // address every key spelling).
 func leftover(body []byte) (string, bool) {

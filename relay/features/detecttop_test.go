@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tidwall/gjson"
 )
 
 // shallowView keeps what DetectTop must find exactly as Detect does: the top-level fields and
@@ -135,6 +136,45 @@ func TestNeedsDeep(t *testing.T) {
 	for _, tt := range tests {
 		if got := NeedsDeep(tt.provider, tt.overrides); got != tt.want {
 			t.Errorf("NeedsDeep(%s, %v) = %v, want %v", tt.provider, tt.overrides, got, tt.want)
+		}
+	}
+}
+
+// TestInertMeansApplyChangesNothing: whenever Decision.Inert says so, Apply returns the body
+// itself (not a copy), no notes and no error, so the relay may skip it.
+func TestInertMeansApplyChangesNothing(t *testing.T) {
+	inert := 0
+	for _, b := range corpus(t) {
+		for _, full := range []bool{true, false} {
+			u := Detect(b, []string{"context-management-2025-06-27"})
+			if !full {
+				u = DetectTop(b, []string{"context-management-2025-06-27"})
+			}
+			for _, p := range Providers {
+				for _, o := range overrideSets() {
+					for _, ceiling := range []int{0, 1, 1024, 128000} {
+						d := Decide(p, o, u)
+						if !d.Inert(ceiling) {
+							continue
+						}
+						inert++
+						out, notes, err := Apply(b, d, ceiling)
+						if err != nil || len(notes) > 0 || len(out) != len(b) || len(b) > 0 && &out[0] != &b[0] {
+							t.Fatalf("%s %v ceiling %d: Inert, but Apply gave notes %q, error %v, a new body: %v", p, o, ceiling, notes, err, len(b) > 0 && len(out) > 0 && &out[0] != &b[0])
+						}
+					}
+				}
+			}
+		}
+	}
+	if inert == 0 {
+		t.Fatal("no decision was inert: the test checked nothing")
+	}
+	// The relay's common case: a Claude Code request to Anthropic within the model's ceiling.
+	for _, r := range loadClaudeCode(t) {
+		d := Decide("anthropic", nil, DetectTop(r.Compact, r.Betas))
+		if !d.Inert(MaxTokensCeiling("anthropic", gjson.GetBytes(r.Compact, "model").Str)) {
+			t.Errorf("%s: a Claude Code request to anthropic is not inert: %+v", r.Name, d.Items)
 		}
 	}
 }
