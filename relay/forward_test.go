@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ccrelay/ccrelay/relay"
 	"github.com/ccrelay/ccrelay/relay/config"
@@ -245,37 +244,39 @@ func (l *lockedLog) String() string {
 	return l.b.String()
 }
 
-// TestOneAccessLinePerRequest: the access line is written after the response, from its own
-// goroutine, with what the client got and without any credential.
+// TestOneAccessLinePerRequest: one access line per request, with what the client got and
+// without any credential, through slog or through Options.AccessLog (as serve does).
 func TestOneAccessLinePerRequest(t *testing.T) {
 	ix := interaction(t, "anthropic/anthropic-sdk-go/tool_runner_basic.0.json")
-	up := relaytest.NewUpstream(t, relaytest.Replay(ix))
-	var out lockedLog
-	r, err := relay.New(context.Background(), relay.Options{
-		Config: configWith(providerFor(config.TypeAnthropic, "anthropic", up.URL, "sk-ant-upstream-secret")),
-		Logger: slog.New(slog.NewTextHandler(&out, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(r)
-	defer srv.Close()
-	resp, _ := post(t, srv.URL+"/v1/messages", []byte(ix.Request.Body), map[string]string{"X-Api-Key": "sk-ant-client-secret"})
-	id := resp.Header.Get("X-Ccrelay-Request-Id")
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), "msg=request") && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	log := out.String()
-	for _, want := range []string{"msg=request", "id=" + id, "method=POST", "path=/v1/messages", "status=200", "provider=anthropic", "attempts=1"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("access line lacks %q:\n%s", want, log)
+	for _, viaWriter := range []bool{false, true} {
+		up := relaytest.NewUpstream(t, relaytest.Replay(ix))
+		var out lockedLog
+		opts := relay.Options{
+			Config: configWith(providerFor(config.TypeAnthropic, "anthropic", up.URL, "sk-ant-upstream-secret")),
+			Logger: slog.New(slog.NewTextHandler(&out, nil)),
 		}
-	}
-	if strings.Count(log, "msg=request") != 1 {
-		t.Errorf("want one access line:\n%s", log)
-	}
-	if strings.Contains(log, "secret") {
-		t.Errorf("a credential was logged:\n%s", log)
+		if viaWriter {
+			opts.AccessLog = &out
+		}
+		r, err := relay.New(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(r)
+		resp, _ := post(t, srv.URL+"/v1/messages", []byte(ix.Request.Body), map[string]string{"X-Api-Key": "sk-ant-client-secret"})
+		srv.Close()
+		id := resp.Header.Get("X-Ccrelay-Request-Id")
+		log := out.String()
+		for _, want := range []string{"level=INFO msg=request", "id=" + id, "method=POST", "path=/v1/messages", "status=200", "provider=anthropic", "attempts=1", `degraded=""`, "bytes="} {
+			if !strings.Contains(log, want) {
+				t.Errorf("AccessLog=%v: access line lacks %q:\n%s", viaWriter, want, log)
+			}
+		}
+		if strings.Count(log, "msg=request") != 1 {
+			t.Errorf("AccessLog=%v: want one access line:\n%s", viaWriter, log)
+		}
+		if strings.Contains(log, "secret") {
+			t.Errorf("AccessLog=%v: a credential was logged:\n%s", viaWriter, log)
+		}
 	}
 }

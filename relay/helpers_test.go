@@ -47,8 +47,8 @@ func startRelayEnv(t testing.TB, cfg *config.Config, env map[string]string) stri
 	return srv.URL
 }
 
-// testWriter sends log lines to t.Log until the test ends. The relay writes its access line
-// from a goroutine of its own, which may run after the test has finished (t.Log would panic).
+// testWriter sends log lines to t.Log until the test ends: a line from a request still being
+// served when the test finishes would make t.Log panic.
 type testWriter struct {
 	t    testing.TB
 	mu   sync.Mutex

@@ -33,8 +33,12 @@ type Options struct {
 	// Transport is the only door to the network: a tuned *http.Transport when nil, a go-vcr
 	// recorder or replayer in the conformance suite.
 	Transport http.RoundTripper
-	// Logger receives one line per request; nil discards.
+	// Logger receives the relay's diagnostics, and the access line of each request unless
+	// AccessLog is set; nil discards.
 	Logger *slog.Logger
+	// AccessLog, when set, receives the access line of each request (accesslog.go), formatted
+	// by the relay in slog's text format, when Logger is enabled for the line's level.
+	AccessLog io.Writer
 	// Getenv reads the environment for provider credentials; nil means os.Getenv.
 	Getenv func(string) string
 	// Now is the clock; nil means time.Now.
@@ -46,6 +50,7 @@ type Relay struct {
 	cfg       *config.Config
 	transport http.RoundTripper
 	log       *slog.Logger
+	access    io.Writer // Options.AccessLog
 	now       func() time.Time
 	upstreams []*upstream // enabled providers, in configuration order
 	router    *route.Router
@@ -113,6 +118,7 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		cfg:       cfg,
 		transport: opts.Transport,
 		log:       opts.Logger,
+		access:    opts.AccessLog,
 		now:       opts.Now,
 		maxBody:   cfg.Server.MaxBodyBytes,
 		idle:      cfg.Server.Timeouts.StreamIdle.Or(config.DefaultStreamIdleTimeout),
@@ -264,18 +270,21 @@ func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Dur
 		return
 	}
 	h := w.Header()
-	method, path, status, written := req.Method, req.URL.Path, w.status, w.written
-	provider, attempts, degraded := h.Get(hdrProvider), h.Get(hdrAttempts), h.Get(hdrDegraded)
-	// The line is formatted and written by its own goroutine: a response ends (the client sees
-	// its last byte) only when the handler returns, and formatting a log line is not the
-	// client's business. Everything it needs is read above, before the response is done.
-	go r.log.LogAttrs(ctx, level, "request",
-		// Typed attributes: no interface boxing of the ints and the duration, and the record's
-		// attributes fit its inline array.
-		slog.String("id", id), slog.String("method", method), slog.String("path", path),
-		slog.Int("status", status), slog.String("provider", provider),
-		slog.String("attempts", attempts), slog.String("degraded", degraded),
-		slog.Int64("bytes", written), slog.Duration("duration", d.Round(time.Microsecond)))
+	if r.access != nil {
+		writeAccessLine(r.access, &accessLine{
+			at: r.now(), warn: level == slog.LevelWarn, id: id, method: req.Method, path: req.URL.Path,
+			status: w.status, provider: h.Get(hdrProvider), attempts: h.Get(hdrAttempts),
+			degraded: h.Get(hdrDegraded), bytes: w.written, duration: d.Round(time.Microsecond),
+		})
+		return
+	}
+	// LogAttrs with typed attributes: no interface boxing of the ints and the duration, and
+	// the record's attributes fit its inline array.
+	r.log.LogAttrs(ctx, level, "request",
+		slog.String("id", id), slog.String("method", req.Method), slog.String("path", req.URL.Path),
+		slog.Int("status", w.status), slog.String("provider", h.Get(hdrProvider)),
+		slog.String("attempts", h.Get(hdrAttempts)), slog.String("degraded", h.Get(hdrDegraded)),
+		slog.Int64("bytes", w.written), slog.Duration("duration", d.Round(time.Microsecond)))
 }
 
 // recorder remembers the status and size of a response. Like every ResponseWriter wrapper of

@@ -173,7 +173,8 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	logs := newLogBuffer(stderr, 100*time.Millisecond)
 	defer logs.Close()
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
-	h, err := relay.New(ctx, relay.Options{Config: cfg, Logger: logger})
+	// The access lines go to the same buffer, formatted by the relay (the same text format).
+	h, err := relay.New(ctx, relay.Options{Config: cfg, Logger: logger, AccessLog: logs})
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

@@ -38,8 +38,8 @@ func newLogBuffer(out io.Writer, interval time.Duration) *logBuffer {
 }
 
 // Write buffers p; a line larger than the buffer is written through.
-// After Close it writes through: the relay writes its access lines from goroutines that may
-// finish after the server has shut down.
+// After Close it writes through: a request still being served when Shutdown gave up waiting
+// writes its access line after the buffer has closed.
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
