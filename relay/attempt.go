@@ -221,7 +221,7 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	if u.cfg.Type == config.TypeAnthropic {
 		call.Bearer = in.bearer
 	}
-	resp, err := r.roundTrip(req, u, call, in.pooled)
+	resp, ub, err := r.roundTrip(req, u, call, in.pooled)
 	if err != nil {
 		lease.Release(keys.Outcome{Err: err, Usage: -1})
 		if req.Context().Err() != nil {
@@ -278,7 +278,7 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	// needed (a long stream holds none).
 	in.release()
 	pl.body, call.Body = nil, nil
-	usage := r.relayResponse(w, req, u, resp)
+	usage := r.relayResponse(w, req, u, resp, ub)
 	lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: usage.total()})
 	if status < 300 && in.session != "" && r.sticky {
 		r.affinity.Set(in.session, route.Binding{Provider: u.cfg.Name, Key: lease.Index()})

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -249,11 +250,21 @@ func retryable(status int) bool {
 // roundTrip sends one call to one provider and converts its response to the Anthropic form.
 // pooled is the client body's buffer: the upstream request holds a reference to it until the
 // transport closes the request body, since the body sent may be (or share) those bytes.
-func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call, pooled *pooledBody) (*http.Response, error) {
-	ctx := req.Context()
+//
+// The upstream call has a context of its own: it is cancelled when the client's request is (a
+// client that leaves cancels the upstream call) until the response body is detached (see
+// upstreamBody.detach), and always when the response body is closed.
+func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call, pooled *pooledBody) (*http.Response, *upstreamBody, error) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(req.Context()))
+	stop := context.AfterFunc(req.Context(), cancel)
+	fail := func(err error) (*http.Response, *upstreamBody, error) {
+		stop()
+		cancel()
+		return nil, nil, err
+	}
 	out, body, err := u.p.Adapter.Request(ctx, call)
 	if err != nil {
-		return nil, fmt.Errorf("prepare request: %w", err)
+		return fail(fmt.Errorf("prepare request: %w", err))
 	}
 	if pooled != nil && out.Body != nil && out.Body != http.NoBody {
 		out.Body = trackBody(pooled, out.Body)
@@ -271,31 +282,47 @@ func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call, p
 		if out.Body != nil {
 			out.Body.Close() // the transport never sees it
 		}
-		return nil, fmt.Errorf("authenticate: %w", err)
+		return fail(fmt.Errorf("authenticate: %w", err))
 	}
 	u.inFlight.Add(1)
 	resp, err := r.transport.RoundTrip(out)
 	if err != nil {
 		u.inFlight.Add(-1)
-		return nil, err
+		return fail(err)
 	}
-	resp.Body = &countedBody{ReadCloser: resp.Body, u: u}
-	return u.p.Adapter.Response(call, resp)
+	ub := &upstreamBody{ReadCloser: resp.Body, u: u, stop: stop, cancel: cancel}
+	resp.Body = ub
+	resp, err = u.p.Adapter.Response(call, resp)
+	if err != nil {
+		ub.Close()
+		return nil, nil, err
+	}
+	return resp, ub, nil
 }
 
-// countedBody keeps the provider's in-flight count until the response body is closed.
-type countedBody struct {
+// upstreamBody is the body of an upstream response as the transport returned it (an adapter
+// may read it through a converter). It keeps the provider's in-flight count, and the upstream
+// call's context, until it is closed.
+type upstreamBody struct {
 	io.ReadCloser
-	u    *upstream
-	done atomic.Bool // the idle watch may close the body while the relay does
+	u      *upstream
+	stop   func() bool // stops the client's request from cancelling the call
+	cancel context.CancelFunc
+	done   atomic.Bool // the idle watch may close the body while the relay does
 }
 
-func (b *countedBody) Close() error {
+func (b *upstreamBody) Close() error {
+	err := b.ReadCloser.Close()
 	if b.done.CompareAndSwap(false, true) {
 		b.u.inFlight.Add(-1)
+		b.stop()
+		b.cancel()
 	}
-	return b.ReadCloser.Close()
+	return err
 }
+
+// detach lets the call outlive the client's request: only Close ends it then.
+func (b *upstreamBody) detach() { b.stop() }
 
 // reasonOf is a short reason for x-ccrelay-attempts.
 func reasonOf(err error) string {

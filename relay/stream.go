@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/sse"
@@ -20,11 +21,11 @@ const maxJSONBody = 64 << 20
 
 // relayResponse writes an upstream response to the client: SSE event by event with a flush
 // after each, anything else as is. It returns the token usage it saw, for the key pool.
-func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp *http.Response) usage {
-	defer resp.Body.Close()
+func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp *http.Response, ub *upstreamBody) usage {
+	defer func() { resp.Body.Close() }() // relayStream may hand the body to drainUpstream
 	copyResponseHeader(w.Header(), resp.Header)
 	if resp.StatusCode == http.StatusOK && isEventStream(resp.Header.Get("Content-Type")) {
-		return r.relayStream(w, req, u, resp)
+		return r.relayStream(w, req, u, resp, ub)
 	}
 	body, err := readResponse(resp)
 	if err != nil && req.Context().Err() == nil {
@@ -83,7 +84,7 @@ var sseBuffers = sync.Pool{New: func() any { b := make([]byte, 4096); return &b 
 // Every stream it answers ends with message_stop or an error event: if the upstream breaks
 // off, stays idle past server.timeouts.stream_idle, or sends a corrupt stream, the relay ends
 // the client's stream with an error event itself.
-func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *http.Response) (us usage) {
+func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *http.Response, ub *upstreamBody) (us usage) {
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Set("Cache-Control", "no-cache")
@@ -99,15 +100,13 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 	buf := sseBuffers.Get().(*[]byte)
 	defer sseBuffers.Put(buf) // the reader and its events are not used after the return
 	rd := sse.NewReaderBuffer(resp.Body, *buf)
-	var terminal, thinking bool
+	var thinking bool
 	for {
 		ev, err := rd.Next()
 		if err != nil {
 			// A partial event (sse.ErrTruncated) is not forwarded: its bytes would run into
 			// the error event that reports the cut.
-			if !terminal {
-				r.endStream(w, rc, req.Context(), u, err, idle.timedOut())
-			}
+			r.endStream(w, rc, req.Context(), u, err, idle.timedOut())
 			return
 		}
 		if _, werr := w.Write(ev.Raw); werr != nil {
@@ -122,7 +121,15 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 		}
 		switch ev.Name {
 		case "message_stop", "error":
-			terminal = true
+			// The client's stream is complete: the response ends now, not when the upstream
+			// gets round to ending its body (the client sees the end of a chunked response
+			// only when the handler returns). What is left of the body is read in the
+			// background so that the connection can be reused; anything after the terminal
+			// event is not the client's.
+			ub.detach()
+			drainUpstream(resp.Body)
+			resp.Body = http.NoBody
+			return
 		case "message_start":
 			// One scan of the event for the small usage object, then its fields
 			// (GetManyBytes would scan the whole event once per path).
@@ -145,6 +152,24 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 		}
 		idle.event()
 	}
+}
+
+// drainLimit and drainTimeout bound what drainUpstream reads after a terminal event: an
+// upstream that sends more, or never ends its body, loses its connection instead.
+const drainLimit = 64 << 10
+
+var drainTimeout = 10 * time.Second
+
+// drainUpstream reads the rest of a stream's upstream body after its terminal event, in its own
+// goroutine, and closes it: a body read to its end lets the transport reuse the connection.
+func drainUpstream(body io.ReadCloser) {
+	timeout := drainTimeout
+	go func() {
+		t := time.AfterFunc(timeout, func() { body.Close() })
+		io.CopyN(io.Discard, body, drainLimit)
+		t.Stop()
+		body.Close()
+	}()
 }
 
 // endStream writes the error event that ends a stream the upstream did not finish.
