@@ -118,7 +118,7 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 // (refuse, strip, degrade), foreign thinking blocks removed, betas filtered, model mapped.
 func (r *Relay) prepare(ctx context.Context, in *inbound, c candidate, origin string, hasThinking bool) (*plan, *features.Refusal, *apierr.Error) {
 	u := c.u
-	d := u.row.Decide(in.usage)
+	d := u.row.Decide(&in.usage)
 	d.ProviderName = u.cfg.Name
 	if ref := d.Refusal(); ref != nil {
 		return nil, ref, nil

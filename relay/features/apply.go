@@ -125,7 +125,7 @@ type applier struct {
 
 // plan decides which edits are needed before walking, from the decision alone.
 func (a *applier) plan(ceiling int) {
-	u := &a.d.usage
+	u := a.d.usage
 	for _, it := range a.d.Items {
 		f, act := it.Feature, it.Action
 		switch act {

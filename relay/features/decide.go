@@ -38,7 +38,7 @@ type Decision struct {
 	Betas        []string
 	DroppedBetas []string
 
-	usage Usage
+	usage *Usage // the request's, which the caller keeps
 }
 
 // Refusal is a request the relay answers itself instead of forwarding.
@@ -105,7 +105,7 @@ var temperatureRanges = map[string]temperatureRange{
 // reject them at configuration load with ValidateOverrides). A relay deciding for the same
 // provider on every request builds its Row once instead.
 func Decide(providerType string, overrides map[string]string, u Usage) Decision {
-	return NewRow(providerType, overrides).Decide(u)
+	return NewRow(providerType, overrides).Decide(&u)
 }
 
 // Row is one provider's effective matrix row: every cell with the provider's overrides
@@ -125,8 +125,10 @@ func NewRow(providerType string, overrides map[string]string) *Row {
 	return r
 }
 
-// Decide is the package's Decide for the row's provider.
-func (r *Row) Decide(u Usage) Decision {
+// Decide is the package's Decide for the row's provider. The Decision refers to u, which must
+// not change while the Decision is in use (a Usage is about 1.4 KB: taking it by pointer keeps
+// the relay's stack small, so that a new connection's goroutine does not grow its stack).
+func (r *Row) Decide(u *Usage) Decision {
 	d := Decision{ProviderType: r.providerType, usage: u}
 	n := 0
 	for f := Feature(0); f < numFeatures; f++ {
@@ -183,7 +185,7 @@ func (r *Row) NeedsDeep() bool {
 }
 
 // Action returns the action for f, Pass when the request does not use it.
-func (d Decision) Action(f Feature) Action {
+func (d *Decision) Action(f Feature) Action {
 	for _, it := range d.Items {
 		if it.Feature == f {
 			return it.Action
@@ -194,13 +196,13 @@ func (d Decision) Action(f Feature) Action {
 
 // NeedsInline reports whether URL images or PDFs are to be fetched and inlined: call
 // Inliner.Inline on the body before Apply.
-func (d Decision) NeedsInline() bool {
+func (d *Decision) NeedsInline() bool {
 	return d.Action(ImageURL) == Degrade || d.Action(PDFURL) == Degrade
 }
 
 // Refusal returns the first refused feature as a ready-made error, or nil when the request
 // may be forwarded.
-func (d Decision) Refusal() *Refusal {
+func (d *Decision) Refusal() *Refusal {
 	for _, it := range d.Items {
 		if it.Action == Refuse {
 			return d.refusal(it)
@@ -209,7 +211,7 @@ func (d Decision) Refusal() *Refusal {
 	return nil
 }
 
-func (d Decision) refusal(it Item) *Refusal {
+func (d *Decision) refusal(it Item) *Refusal {
 	f := it.Feature
 	r := &Refusal{Feature: f, Path: it.Path, Status: http.StatusBadRequest, Type: "invalid_request_error"}
 	if f == CountTokens {
@@ -262,8 +264,8 @@ func alternative(f Feature) (Action, string) {
 }
 
 // describe names what the request uses, with its value where that helps.
-func (d Decision) describe(f Feature) string {
-	u := &d.usage
+func (d *Decision) describe(f Feature) string {
+	u := d.usage
 	switch f {
 	case ToolChoiceAuto, ToolChoiceAny, ToolChoiceTool, ToolChoiceNone:
 		return "tool_choice " + u.ToolChoiceJSON

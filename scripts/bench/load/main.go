@@ -741,6 +741,12 @@ func (r *runner) do(ctx context.Context, w *worker, a *acc, url string, c int) {
 		}
 	}
 	end := time.Now()
+	if stopped && readErr == nil {
+		// Read on to the end of the body, as an SDK client does, so that the connection is
+		// reused: closing it right after message_stop would make every next request open a
+		// new connection (the measured latency still ends at message_stop).
+		io.Copy(io.Discard, io.LimitReader(br, 1<<20))
+	}
 	switch {
 	case readErr != nil && ctx.Err() != nil:
 		a.fail("timeout", readErr)
