@@ -115,6 +115,7 @@ type validator struct {
 	end []int32
 	// top, when set, receives each member of the root object (topMember) as soon as it has
 	// been validated. A method on a concrete type, not a func: the Usage stays on the stack.
+	// It also turns on the known-tools shortcut (known.go), which an index cannot use.
 	top *Usage
 }
 
@@ -180,7 +181,12 @@ func (v *validator) object(depth int) bool {
 		v.i++
 		v.ws()
 		val := v.i
-		if !v.value(depth) {
+		switch {
+		case depth == 1 && v.top != nil && string(v.b[key:keyEnd]) == `"tools"`:
+			if !v.toolsValue(depth) {
+				return false
+			}
+		case !v.value(depth):
 			return false
 		}
 		if depth == 1 && v.top != nil {
@@ -202,6 +208,21 @@ func (v *validator) object(depth int) bool {
 			return false
 		}
 	}
+}
+
+// toolsValue validates the root object's tools value, or skips it when it is an array that
+// DetectTop has validated before (known.go).
+func (v *validator) toolsValue(depth int) bool {
+	start := v.i
+	if n := knownArray(v.b[start:]); n > 0 {
+		v.i += n
+		return true
+	}
+	if !v.value(depth) {
+		return false
+	}
+	rememberArray(v.b[start:v.i])
+	return true
 }
 
 func (v *validator) array(depth int) bool {
