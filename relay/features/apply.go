@@ -46,8 +46,16 @@ func Apply(body []byte, d Decision, maxTokensCeiling int) ([]byte, []string, err
 	if err != nil {
 		return body, nil, err
 	}
+	u := a.d.usage
 	if a.strips(UnknownFields) {
-		if k, left := leftover(out); left {
+		k, left := leftover(out)
+		// sjson cannot address every key spelling: a key it misreads is left in place, or
+		// (a key that is only an escaped quote) its removal breaks the JSON. Either way the
+		// client is told, and nothing broken is sent.
+		if !left && len(u.UnknownFields) > 0 && ValidStructure(body) && !ValidStructure(out) {
+			k, left = u.UnknownFields[0], true
+		}
+		if left {
 			return body, nil, &Refusal{Feature: UnknownFields, Path: k, Status: 400, Type: "invalid_request_error",
 				Message: fmt.Sprintf("provider (%s) does not accept the top-level key %q and the relay cannot remove it; remove it from the request", a.d.ProviderType, k)}
 		}

@@ -1,6 +1,7 @@
 package features
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -398,5 +399,18 @@ func TestApplyNothingToDo(t *testing.T) {
 	out, notes, err := Apply(in, d, 0)
 	if err != nil || notes != nil || &out[0] != &in[0] {
 		t.Errorf("want the same slice, no notes: %s %v %v", out, notes, err)
+	}
+}
+
+// TestUnknownKeyThatBreaksTheStrip: removing a top-level key sjson misreads (a key that is
+// only an escaped quote) would send invalid JSON; the request is refused instead, and names
+// the key.
+func TestUnknownKeyThatBreaksTheStrip(t *testing.T) {
+	body := []byte(`{"\"":0}`)
+	d := Decide("ollama", map[string]string{"unknown_fields": "strip"}, Detect(body, nil))
+	out, _, err := Apply(body, d, 0)
+	var ref *Refusal
+	if !errors.As(err, &ref) || ref.Feature != UnknownFields || !strings.Contains(ref.Message, `"\""`) {
+		t.Fatalf("Apply = %q, %v; want an unknown_fields refusal naming the key", out, err)
 	}
 }
