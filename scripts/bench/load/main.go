@@ -46,7 +46,7 @@ type config struct {
 	mode, fixture, key         string
 	bases, labels              []string
 	c, n, warmup, expectEvents int
-	d, grace, expectGap        time.Duration
+	d, grace, expectGap, ramp  time.Duration
 	pids                       []proc
 	clkTck                     float64
 }
@@ -126,6 +126,7 @@ func main() {
 	flag.IntVar(&cfg.n, "n", 1000, "requests per target (measured phase); the run stops at -n or -d, whichever first")
 	flag.DurationVar(&cfg.d, "d", 10*time.Second, "time limit of the measured phase (no new requests after it)")
 	flag.DurationVar(&cfg.grace, "grace", 5*time.Second, "in-flight requests are cancelled at -d plus this")
+	flag.DurationVar(&cfg.ramp, "ramp", 0, "start the workers of the measured phase evenly over this time instead of at once")
 	flag.IntVar(&cfg.warmup, "warmup", 0, "unmeasured requests before the measured phase (same concurrency)")
 	flag.IntVar(&cfg.expectEvents, "expect-events", 0, "stream: content_block_delta events each stream must have (0: do not check)")
 	flag.DurationVar(&cfg.expectGap, "expect-gap", 0, "stream: expected gap between deltas; enables inter-arrival statistics")
@@ -535,6 +536,11 @@ func (r *runner) phase(ctx context.Context, c, n int, stopAt time.Time, measured
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if measured && r.cfg.ramp > 0 {
+				// -ramp: worker i starts i/c of the way through the ramp, so that the streams
+				// open over that time instead of in the same instant.
+				time.Sleep(r.cfg.ramp * time.Duration(i) / time.Duration(c))
+			}
 			for {
 				idx := next.Add(1) - 1
 				if idx >= int64(n) {
