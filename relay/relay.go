@@ -270,21 +270,22 @@ func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Dur
 		return
 	}
 	h := w.Header()
+	l := accessLine{
+		at: r.now(), warn: level == slog.LevelWarn, id: id, method: req.Method, path: req.URL.Path,
+		status: w.status, provider: h.Get(hdrProvider), attempts: h.Get(hdrAttempts),
+		degraded: h.Get(hdrDegraded), bytes: w.written, duration: d.Round(time.Microsecond),
+	}
 	if r.access != nil {
-		writeAccessLine(r.access, &accessLine{
-			at: r.now(), warn: level == slog.LevelWarn, id: id, method: req.Method, path: req.URL.Path,
-			status: w.status, provider: h.Get(hdrProvider), attempts: h.Get(hdrAttempts),
-			degraded: h.Get(hdrDegraded), bytes: w.written, duration: d.Round(time.Microsecond),
-		})
+		writeAccessLine(r.access, &l)
 		return
 	}
 	// LogAttrs with typed attributes: no interface boxing of the ints and the duration, and
 	// the record's attributes fit its inline array.
 	r.log.LogAttrs(ctx, level, "request",
-		slog.String("id", id), slog.String("method", req.Method), slog.String("path", req.URL.Path),
-		slog.Int("status", w.status), slog.String("provider", h.Get(hdrProvider)),
-		slog.String("attempts", h.Get(hdrAttempts)), slog.String("degraded", h.Get(hdrDegraded)),
-		slog.Int64("bytes", w.written), slog.Duration("duration", d.Round(time.Microsecond)))
+		slog.String("id", l.id), slog.String("method", l.method), slog.String("path", l.path),
+		slog.Int("status", l.status), slog.String("provider", l.provider),
+		slog.String("attempts", l.attempts), slog.String("degraded", l.degraded),
+		slog.Int64("bytes", l.bytes), slog.Duration("duration", l.duration))
 }
 
 // recorder remembers the status and size of a response. Like every ResponseWriter wrapper of

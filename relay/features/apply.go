@@ -52,7 +52,7 @@ func Apply(body []byte, d Decision, maxTokensCeiling int) ([]byte, []string, err
 		// sjson cannot address every key spelling: a key it misreads is left in place, or
 		// (a key that is only an escaped quote) its removal breaks the JSON. Either way the
 		// client is told, and nothing broken is sent.
-		if !left && len(u.UnknownFields) > 0 && ValidStructure(body) && !ValidStructure(out) {
+		if !left && len(u.UnknownFields) > 0 && u.Valid && !ValidStructure(out) {
 			k, left = u.UnknownFields[0], true
 		}
 		if left {
@@ -69,13 +69,17 @@ func (d *Decision) Inert(maxTokensCeiling int) bool {
 	for _, it := range d.Items {
 		switch {
 		case it.Action == Pass:
-		case it.Feature == MaxTokens && it.Action == Degrade &&
-			(maxTokensCeiling <= 0 || d.usage.MaxTokens <= int64(maxTokensCeiling)):
+		case it.Feature == MaxTokens && it.Action == Degrade && !overCeiling(d.usage, maxTokensCeiling):
 		default:
 			return false
 		}
 	}
 	return true
+}
+
+// overCeiling reports whether the request's max_tokens is above a known ceiling (the clamp).
+func overCeiling(u *Usage, ceiling int) bool {
+	return ceiling > 0 && u.MaxTokens > int64(ceiling)
 }
 
 // leftover returns a top-level key outside the Messages API still in body (sjson cannot
@@ -155,7 +159,7 @@ func (a *applier) plan(ceiling int) {
 				// Inliner.Inline has replaced the URL sources; the walk checks that none is left.
 				a.needWalk, a.done[f] = true, "inlined"
 			case MaxTokens:
-				if ceiling > 0 && u.MaxTokens > int64(ceiling) {
+				if overCeiling(u, ceiling) {
 					a.needWalk, a.newMax = true, int64(ceiling)
 				}
 			case Temperature:
