@@ -3,7 +3,6 @@ package relay
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"flag"
 	"io"
 	"net/http"
@@ -13,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ccrelay/ccrelay/relay/config"
 )
 
 // TestMain poisons every released body buffer for the whole test binary (the relay_test
@@ -150,26 +147,20 @@ func TestBodyReleasedWhenStreamCommits(t *testing.T) {
 		got = b
 		mu.Unlock()
 		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-test\",\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}}\n\n")
+		io.WriteString(w, evStart)
 		w.(http.Flusher).Flush()
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
-		io.WriteString(w, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+		io.WriteString(w, evStop)
 	}))
 	defer up.Close()
 	defer close(release)
-	cfg := &config.Config{Providers: []config.Provider{{Name: "a", Type: config.TypeAnthropic, BaseURL: up.URL, Keys: []config.Key{{Key: "k"}}}}}
-	r, err := New(context.Background(), Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := httptest.NewServer(r)
-	defer front.Close()
+	front := startInternal(t, up.URL)
 
 	live := liveBodies.Load()
-	resp, err := http.Post(front.URL+"/v1/messages", "application/json", strings.NewReader(body))
+	resp, err := http.Post(front+"/v1/messages", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -10,12 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/ccrelay/ccrelay/relay/config"
 )
-
-const drainStart = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-test\",\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}}\n\n"
-const drainStop = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
 
 // TestTheResponseEndsAtMessageStop: once message_stop is relayed, the client's response ends
 // at once, even when the upstream is slow to end its body. The rest of the upstream body is
@@ -25,7 +19,7 @@ func TestTheResponseEndsAtMessageStop(t *testing.T) {
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, drainStart+drainStop)
+		io.WriteString(w, evStart+evStop)
 		w.(http.Flusher).Flush()
 		time.Sleep(300 * time.Millisecond) // then a ping the client must not see, and the end
 		io.WriteString(w, "event: ping\ndata: {\"type\":\"ping\"}\n\n")
@@ -53,7 +47,7 @@ func TestTheResponseEndsAtMessageStop(t *testing.T) {
 		if d := time.Since(start); d > 200*time.Millisecond {
 			t.Errorf("request %d: the response ended %s after it started; the upstream sent message_stop at once", i, d)
 		}
-		if string(got) != drainStart+drainStop {
+		if string(got) != evStart+evStop {
 			t.Errorf("request %d: client got %q, want the events up to message_stop", i, got)
 		}
 		time.Sleep(500 * time.Millisecond) // the upstream ends its body; the drain finishes
@@ -73,7 +67,7 @@ func TestADrainGivesUp(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, drainStart+drainStop)
+		io.WriteString(w, evStart+evStop)
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 		close(cancelled)
@@ -92,17 +86,4 @@ func TestADrainGivesUp(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the upstream request was not closed after drainTimeout")
 	}
-}
-
-// startInternal serves a relay with one Anthropic provider at upstream on 127.0.0.1.
-func startInternal(t *testing.T, upstream string) string {
-	t.Helper()
-	cfg := &config.Config{Providers: []config.Provider{{Name: "a", Type: config.TypeAnthropic, BaseURL: upstream, Keys: []config.Key{{Key: "k"}}}}}
-	r, err := New(context.Background(), Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := httptest.NewServer(r)
-	t.Cleanup(front.Close)
-	return front.URL
 }
