@@ -54,6 +54,10 @@ func TestTheFeatureMatrixActsThroughTheRelay(t *testing.T) {
 		{name: "ollama count_tokens is estimated locally", typ: config.TypeOllama, path: "/v1/messages/count_tokens", body: countBody,
 			status: 200, degraded: "count_tokens=estimated"},
 		{name: "anthropic passes everything untouched", typ: config.TypeAnthropic, body: cacheControlBody, status: 200},
+		{name: "an unknown key whose removal would break the JSON is refused, by name", typ: config.TypeOllama,
+			overrides: map[string]string{"unknown_fields": "strip"},
+			body:      `{"model":"m","max_tokens":32,"messages":[{"role":"user","content":"hi"}],"\"":0}`,
+			status:    400, fragments: []string{"ollama", `top-level key "\""`, "remove it from the request"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
