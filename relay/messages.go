@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
-	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/ccrelay/ccrelay/relay/provider"
 	"github.com/ccrelay/ccrelay/relay/route"
@@ -202,7 +200,7 @@ func firstNonSpace(b []byte) int {
 func (r *Relay) candidates(model string) ([]candidate, *apierr.Error) {
 	var out []candidate
 	for _, u := range r.upstreams {
-		if m, ok := serves(&u.cfg, model); ok {
+		if m, ok := serves(u, model); ok {
 			out = append(out, candidate{u: u, model: m})
 		}
 	}
@@ -216,15 +214,14 @@ func (r *Relay) candidates(model string) ([]candidate, *apierr.Error) {
 	return out, nil
 }
 
-// serves reports whether p serves the client model, and the upstream id to send.
-func serves(p *config.Provider, model string) (string, bool) {
-	if m, ok := p.ModelMapping[model]; ok {
-		return m, true
+// serves reports whether the candidate u serves the client model, and the upstream id to send:
+// the configured model_mapping (exact names, then patterns) and models list first, then what
+// the relay discovered from the provider itself (discovered.go).
+func serves(u *upstream, model string) (string, bool) {
+	if m, ok := u.cfg.Serves(model); ok || !u.hasDiscovery() {
+		return m, ok
 	}
-	if slices.Contains(p.Models, model) {
-		return model, true
-	}
-	return model, len(p.Models) == 0
+	return u.discoveredServes(model)
 }
 
 // knownModels lists the client-side model names of every enabled provider, as GET /v1/models

@@ -88,7 +88,7 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 				if u == nil || slices.Contains(seen, to) {
 					continue
 				}
-				model, _ := serves(&u.cfg, in.model)
+				model, _ := serves(u, in.model)
 				pl, ref, e = r.prepare(ctx, in, candidate{u: u, model: model}, origin, hasThinking)
 				if e != nil {
 					return nil, e

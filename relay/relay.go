@@ -75,6 +75,8 @@ type upstream struct {
 	p        *provider.Provider
 	pool     *keys.Pool
 	inFlight atomic.Int64
+	// discovered is what the relay learned from the provider at run time (discovered.go).
+	discovered discoveredState
 
 	// counts are the feature-matrix counters shown in /v1/providers: "feature=action" of every
 	// strip and degradation, and "feature=refused" of every refusal.
