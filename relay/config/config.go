@@ -20,6 +20,7 @@ const (
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
 	DefaultResponseHeaderTimeout = 120 * time.Second
 	DefaultStreamIdleTimeout     = 300 * time.Second
+	DefaultHealthInterval        = 30 * time.Second
 )
 
 // Provider types known to the relay.
@@ -195,6 +196,9 @@ type Routing struct {
 	// CountTokens says what to do with count_tokens on a provider without it: estimate
 	// (default), refuse, or provider:NAME.
 	CountTokens string `yaml:"count_tokens" toml:"count_tokens"`
+	// HealthInterval is how often the relay probes each provider's reachability (and retries
+	// discovering a local Ollama's models); nil (absent) means DefaultHealthInterval, 0 disables.
+	HealthInterval *Duration `yaml:"health_interval" toml:"health_interval"`
 }
 
 // CircuitBreaker configures when a provider is taken out of rotation.
