@@ -169,6 +169,8 @@ func inspect(in *inbound, deep bool) *apierr.Error {
 		return errorf(http.StatusBadRequest, "request body must be a JSON object")
 	}
 	switch {
+	case u.Duplicate != "":
+		return errorf(http.StatusBadRequest, "%s: the key appears more than once in the request body; send each top-level key once (the relay and the provider could read different values)", u.Duplicate)
 	case !u.HasModel:
 		return errorf(http.StatusBadRequest, "model: field required")
 	case !u.ModelIsString || u.Model == "":

@@ -58,6 +58,7 @@ type Relay struct {
 	sigs      *route.Signatures
 	inliner   *features.Inliner
 	maxBody   int64
+	maxHeader int // server.max_header_bytes
 	idle      time.Duration
 	started   time.Time
 	// sticky is false when session affinity cannot choose anything: one provider with one
@@ -127,6 +128,10 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 	}
 	if r.maxBody <= 0 {
 		r.maxBody = config.DefaultMaxBodyBytes
+	}
+	r.maxHeader = cfg.Server.MaxHeaderBytes
+	if r.maxHeader <= 0 {
+		r.maxHeader = config.DefaultMaxHeaderBytes
 	}
 	if r.transport == nil {
 		r.transport = NewTransport(cfg.Server.Timeouts)
@@ -212,7 +217,12 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	rec.Header().Set("Request-Id", id)
 	rec.Header().Set(hdrRequestID, id)
-	r.route(rec, req)
+	if n := headerBytes(req); n > r.maxHeader {
+		writeError(rec, errorf(http.StatusRequestHeaderFieldsTooLarge,
+			"request headers are %d bytes, over the relay's limit of %d bytes (server.max_header_bytes); send fewer or shorter headers (ANTHROPIC_CUSTOM_HEADERS?) or raise the limit", n, r.maxHeader))
+	} else {
+		r.route(rec, req)
+	}
 	r.logRequest(req, rec, id, r.now().Sub(start))
 }
 
@@ -259,6 +269,23 @@ func (r *Relay) route(w *recorder, req *http.Request) {
 	}
 	w.Header().Set("Allow", allow)
 	writeError(w, errorf(http.StatusMethodNotAllowed, "method %s is not allowed on %s; use %s", req.Method, path, allow))
+}
+
+// ServerMaxHeaderBytes is the http.Server's MaxHeaderBytes for this relay: four times
+// server.max_header_bytes, so that headers over the relay's limit reach the relay, which refuses
+// them with an Anthropic-shaped 431 (net/http's own refusal is plain text).
+func (r *Relay) ServerMaxHeaderBytes() int { return 4 * r.maxHeader }
+
+// headerBytes is the size of a request's header as sent on HTTP/1.1: the request line and each
+// "Name: value\r\n".
+func headerBytes(req *http.Request) int {
+	n := len(req.Method) + len(req.RequestURI) + len(req.Proto) + 4
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // logRequest writes the one line per request. It never logs credentials.

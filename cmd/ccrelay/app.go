@@ -188,6 +188,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	}
 	srv := &http.Server{
 		Handler:           h,
+		MaxHeaderBytes:    h.ServerMaxHeaderBytes(),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		// No WriteTimeout: it would cut long streams. Idle streams are ended by the relay.

@@ -15,6 +15,8 @@ import (
 const (
 	DefaultListen       = "127.0.0.1:8787"
 	DefaultMaxBodyBytes = 32 << 20
+	// DefaultMaxHeaderBytes is server.max_header_bytes when unset.
+	DefaultMaxHeaderBytes = 64 << 10
 
 	DefaultDialTimeout           = 10 * time.Second
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
@@ -71,7 +73,10 @@ type Server struct {
 	Auth         Auth     `yaml:"auth" toml:"auth"`
 	Timeouts     Timeouts `yaml:"timeouts" toml:"timeouts"`
 	MaxBodyBytes int64    `yaml:"max_body_bytes" toml:"max_body_bytes"`
-	LogLevel     string   `yaml:"log_level" toml:"log_level"`
+	// MaxHeaderBytes bounds the size of a request's headers; 0 means 64 KiB. Larger headers
+	// get an Anthropic-shaped 431.
+	MaxHeaderBytes int    `yaml:"max_header_bytes" toml:"max_header_bytes"`
+	LogLevel       string `yaml:"log_level" toml:"log_level"`
 	// Fetch bounds the relay's own fetches of image and PDF URLs, used only where a provider's
 	// features override sets image_url or pdf_url to degrade (fetch and inline as base64).
 	Fetch Fetch `yaml:"fetch" toml:"fetch"`

@@ -91,7 +91,7 @@ func leftover(body []byte) (string, bool) {
 		if !ok {
 			return "", false
 		}
-		if !knownTopLevel[k] {
+		if !isKnownTop(k) {
 			return k, true
 		}
 	}
@@ -298,7 +298,7 @@ func (a *applier) top(key string, v gjson.Result) {
 			a.note(f, "stripped")
 		}
 	default:
-		if !knownTopLevel[key] && a.strips(UnknownFields) {
+		if !isKnownTop(key) && a.strips(UnknownFields) {
 			a.del(escapePathKey(key))
 			switch a.unknownNoted++; {
 			case a.unknownNoted == 1:

@@ -51,6 +51,11 @@ type Usage struct {
 	lastRole        string
 	// Shallow marks a Usage from DetectTop: only the top-level parameters were looked at.
 	Shallow bool
+	// Duplicate is the first top-level key that the body has more than once, "" when none.
+	// Such a body is ambiguous: the relay would route on one value and the provider read the
+	// other, so the relay refuses it.
+	Duplicate string
+	seenTop   uint32 // bit i: the known top-level key of index i was seen
 }
 
 // Uses reports whether the request uses f.
@@ -95,14 +100,34 @@ func (u *Usage) mark(f Feature, l loc, suffix string) {
 }
 
 // knownTopLevel are the Messages API body keys (wire.md A) plus the keys the Bedrock and
-// Vertex adapters add.
-var knownTopLevel = map[string]bool{
-	"model": true, "messages": true, "system": true, "max_tokens": true, "stream": true,
-	"temperature": true, "top_p": true, "top_k": true, "stop_sequences": true, "tools": true,
-	"tool_choice": true, "thinking": true, "metadata": true, "cache_control": true,
-	"service_tier": true, "container": true, "inference_geo": true, "output_config": true,
-	"speed": true, "context_management": true, "mcp_servers": true,
-	"anthropic_version": true, "anthropic_beta": true,
+// Vertex adapters add, each with its own index below 32 (for Usage.seenTop).
+var knownTopLevel = map[string]uint8{
+	"model": 0, "messages": 1, "system": 2, "max_tokens": 3, "stream": 4,
+	"temperature": 5, "top_p": 6, "top_k": 7, "stop_sequences": 8, "tools": 9,
+	"tool_choice": 10, "thinking": 11, "metadata": 12, "cache_control": 13,
+	"service_tier": 14, "container": 15, "inference_geo": 16, "output_config": 17,
+	"speed": 18, "context_management": 19, "mcp_servers": 20,
+	"anthropic_version": 21, "anthropic_beta": 22,
+}
+
+// seen records a top-level key and notes the first one that repeats (Usage.Duplicate).
+func (u *Usage) seen(key string) (known bool) {
+	i, known := knownTopLevel[key]
+	switch {
+	case known:
+		if u.seenTop&(1<<i) != 0 && u.Duplicate == "" {
+			u.Duplicate = key
+		}
+		u.seenTop |= 1 << i
+	case u.Duplicate == "":
+		for _, k := range u.UnknownFields {
+			if k == key {
+				u.Duplicate = strings.Clone(key)
+				break
+			}
+		}
+	}
+	return known
 }
 
 // Detect finds every feature a Messages API request body uses, in one pass over the body (no
@@ -189,6 +214,7 @@ func (u *Usage) betas(betas []string) {
 }
 
 func (u *Usage) top(key string, v gjson.Result) {
+	known := u.seen(key)
 	switch key {
 	case "model":
 		u.HasModel, u.ModelIsString = true, v.Type == gjson.String
@@ -254,7 +280,7 @@ func (u *Usage) top(key string, v gjson.Result) {
 			u.mark(ToolChoiceNone, topLoc, "tool_choice")
 		}
 	default:
-		if !knownTopLevel[key] {
+		if !known {
 			key = strings.Clone(key) // a view of the body, which the relay reuses once released
 			u.UnknownFields = append(u.UnknownFields, key)
 			u.mark(UnknownFields, topLoc, key)
@@ -332,4 +358,10 @@ func DeepFeature(f Feature) bool {
 // false for every provider a request may go to, DetectTop decides the same.
 func NeedsDeep(providerType string, overrides map[string]string) bool {
 	return NewRow(providerType, overrides).NeedsDeep()
+}
+
+// isKnownTop reports whether key is a Messages API body key (knownTopLevel).
+func isKnownTop(key string) bool {
+	_, ok := knownTopLevel[key]
+	return ok
 }
