@@ -12,6 +12,7 @@ type Lease struct {
 	index    int
 	key      string
 	charged  float64 // tokens charged to the tpm bucket up front
+	probe    bool    // the lease probes a rejected key
 	released bool    // guarded by pool.mu
 }
 
@@ -34,13 +35,23 @@ type Outcome struct {
 	Usage int
 	// Err is the transport error, if any.
 	Err error
+	// Rejected reports that the provider rejected the key itself: auth, billing or quota. It is
+	// treated as a 401 or 403 whatever the status, so that a balance error that some vendors
+	// send as 429 or 402 disables the key instead of cooling it down.
+	Rejected bool
 }
 
 // Verdict tells the caller what Release did to the key, so that it can log it by index
 // without the key.
 type Verdict struct {
-	// Disabled reports that the key was taken out of rotation (401 or 403).
+	// Disabled reports that the provider rejected the key (401, 403 or Outcome.Rejected) and
+	// that it is out of rotation.
 	Disabled bool
+	// RetryIn is how long until a disabled key may be probed; zero when Disabled is false.
+	RetryIn time.Duration
+	// Reenabled reports that the lease probed a disabled key and the provider accepted it: the
+	// key is back in rotation.
+	Reenabled bool
 	// CooledFor is how long the key rests after a 429; zero otherwise.
 	CooledFor time.Duration
 }
@@ -51,8 +62,17 @@ type Verdict struct {
 //   - a 429 cools the key down for retry-after-ms, retry-after (seconds or HTTP-date) or the
 //     earliest anthropic-ratelimit-*-reset, else for a default backoff that doubles on
 //     consecutive 429s;
-//   - a 401 or 403 disables the key;
+//   - a rejection (401, 403 or Outcome.Rejected, whatever the status) disables the key until
+//     the pool's key retry has passed, and never also cools it down;
 //   - a 2xx resets the backoff.
+//
+// A lease that probed a disabled key decides its fate: a rejection disables it again for twice
+// the previous retry (at most MaxKeyRetry, or the base retry when that is longer); any other
+// response below 500 means the provider accepted the key, which is enabled again with its
+// retry reset; no response (transport error, or a lease given back unused with Status 0) or
+// a 5xx says nothing about the key, which stays disabled and may be probed by the next lease.
+// Only a probe re-enables a key: a success of a lease taken before the key was disabled does
+// not, and a rejection of such a lease does not double the retry.
 //
 // Releasing a lease again does nothing and returns a zero Verdict.
 func (l *Lease) Release(o Outcome) Verdict {
@@ -80,8 +100,12 @@ func (l *Lease) Release(o Outcome) Verdict {
 	}
 	observeBudgets(now, o.Header, &k.budgets)
 
+	rejected := o.Rejected || o.Status == http.StatusUnauthorized || o.Status == http.StatusForbidden
 	var v Verdict
 	switch {
+	case rejected:
+		p.reject(k, l.probe, now, o.Status)
+		v.Disabled, v.RetryIn = true, k.disabledUntil.Sub(now)
 	case o.Status == http.StatusTooManyRequests:
 		k.strikes++
 		d, ok := retryDelay(now, o.Header)
@@ -98,12 +122,39 @@ func (l *Lease) Release(o Outcome) Verdict {
 			k.coolUntil = until
 		}
 		v.CooledFor = d
-	case o.Status == http.StatusUnauthorized || o.Status == http.StatusForbidden:
-		k.disabled = true
-		k.disabledBy = fmt.Sprintf("disabled after upstream %d %s", o.Status, http.StatusText(o.Status))
-		v.Disabled = true
 	case o.Status >= 200 && o.Status < 300:
 		k.strikes = 0
 	}
+	if l.probe {
+		k.probing = false
+		if !rejected && o.Status >= 100 && o.Status < 500 {
+			k.disabled, k.disabledBy, k.disabledUntil, k.retry = false, "", time.Time{}, 0
+			v.Reenabled = true
+		}
+	}
 	return v
+}
+
+// reject takes k out of rotation after the provider rejected it with status (0: unknown). A
+// first rejection waits the pool's key retry; a rejected probe doubles the key's retry up to
+// MaxKeyRetry; a rejection of a lease taken before the key was disabled keeps the retry.
+func (p *Pool) reject(k *key, probe bool, now time.Time, status int) {
+	switch limit := max(p.keyRetry, MaxKeyRetry); {
+	case !k.disabled:
+		k.retry = p.keyRetry
+	case probe && k.retry < limit:
+		k.retry = min(2*k.retry, limit)
+	}
+	k.disabled = true
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		k.disabledBy = fmt.Sprintf("disabled after upstream %d %s", status, http.StatusText(status))
+	case status > 0:
+		k.disabledBy = fmt.Sprintf("disabled after upstream %d %s: the provider rejected the key", status, http.StatusText(status))
+	default:
+		k.disabledBy = "disabled after the provider rejected the key"
+	}
+	if until := now.Add(k.retry); until.After(k.disabledUntil) {
+		k.disabledUntil = until
+	}
 }

@@ -6,6 +6,11 @@
 // budget left by the upstream's own anthropic-ratelimit-* headers. Release gives the key back
 // with the response, so that limits and cooldowns learn from retry-after and from real usage.
 //
+// A key the provider rejects (401, 403, or an Outcome marked Rejected: billing or quota) is
+// disabled, but not for ever: after the pool's key retry (WithKeyRetry) one lease may take it as
+// a probe. A probe the provider accepts re-enables the key; a probe it rejects disables the key
+// again for twice as long, up to MaxKeyRetry.
+//
 // Nothing in this package ever prints a key; use Masked when a log line must identify one.
 package keys
 
@@ -26,16 +31,24 @@ const (
 	DefaultBackoff     = 10 * time.Second
 	DefaultMaxBackoff  = 5 * time.Minute
 	DefaultMaxCooldown = time.Hour
+	// DefaultKeyRetry is how long a rejected key stays out of rotation before its first probe.
+	DefaultKeyRetry = time.Minute
+	// MaxKeyRetry bounds the doubling of the key retry after failed probes.
+	MaxKeyRetry = 30 * time.Minute
 )
 
 // Unavailable is the error of Lease when no key is usable now.
 type Unavailable struct {
 	Provider string
-	// RetryAfter is the soonest moment, from now, at which some key becomes usable. Zero means
-	// that waiting will not help: every key is disabled.
+	// RetryAfter is the soonest moment, from now, at which some key becomes usable, counting a
+	// rejected key as usable when it may be probed. Zero means that no such moment is known:
+	// every key is rejected and a probe of each is in flight.
 	RetryAfter time.Duration
-	// Reason says what holds back the key that frees up first, or that all keys are disabled.
+	// Reason says what holds back the key that frees up first, or that all keys are rejected.
 	Reason string
+	// Rejected reports that every key is out of rotation because the provider rejected it;
+	// RetryAfter is then the time until the first of them may be probed.
+	Rejected bool
 }
 
 // Error describes the shortage without naming any key.
@@ -51,13 +64,21 @@ type KeyState struct {
 	Index    int `json:"index"`
 	Priority int `json:"priority"`
 	InFlight int `json:"in_flight"`
-	// Available reports whether the key could be leased now for a request of zero tokens.
+	// Available reports whether the key could be leased now for a request of zero tokens. A
+	// disabled key is available when it may be probed now.
 	Available bool `json:"available"`
 	// CoolingUntil is when an unavailable key becomes usable again (cooldown, rate limit or
 	// upstream budget, whichever is last); zero when it is available or disabled.
 	CoolingUntil time.Time `json:"cooling_until,omitzero"`
-	Disabled     bool      `json:"disabled"`
-	// Reason says why the key is unavailable or disabled; empty when it is available.
+	// Disabled reports that the provider rejected the key and that it is out of rotation until
+	// a probe succeeds.
+	Disabled bool `json:"disabled"`
+	// DisabledUntil is when a disabled key may be probed; it stays set, in the past, while the
+	// key awaits or undergoes its probe. Nil when the key is not disabled.
+	DisabledUntil *time.Time `json:"disabled_until,omitempty"`
+	// Reason says why the key is unavailable or disabled; empty when it is available and not
+	// disabled. A disabled key's reason names the rejection, followed by "; may be probed now"
+	// or "; a probe is in flight" once its DisabledUntil has passed.
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -83,6 +104,17 @@ func WithMaxCooldown(d time.Duration) Option {
 	return func(p *Pool) {
 		if d > 0 {
 			p.maxCooldown = d
+		}
+	}
+}
+
+// WithKeyRetry sets how long a key the provider rejected stays out of rotation before one
+// lease may probe it (zero or less: DefaultKeyRetry). Each rejected probe doubles the time, up
+// to MaxKeyRetry; a base above MaxKeyRetry is used as is and does not double.
+func WithKeyRetry(base time.Duration) Option {
+	return func(p *Pool) {
+		if base > 0 {
+			p.keyRetry = base
 		}
 	}
 }
@@ -115,6 +147,7 @@ type Pool struct {
 	backoff     time.Duration
 	maxBackoff  time.Duration
 	maxCooldown time.Duration
+	keyRetry    time.Duration
 
 	mu      sync.Mutex
 	rnd     *rand.Rand
@@ -145,6 +178,12 @@ type key struct {
 	strikes    int // consecutive 429s, for the default backoff
 	disabled   bool
 	disabledBy string
+
+	// A disabled key may be probed from disabledUntil on; probing is set while the one lease
+	// that probes it is out. retry is the current retry interval, doubled by a failed probe.
+	disabledUntil time.Time
+	retry         time.Duration
+	probing       bool
 }
 
 // NewPool returns the pool of a provider's keys. strategy is one of config.KeyStrategies ("" and
@@ -168,6 +207,7 @@ func NewPool(provider string, keys []config.Key, strategy string, now func() tim
 		backoff:     DefaultBackoff,
 		maxBackoff:  DefaultMaxBackoff,
 		maxCooldown: DefaultMaxCooldown,
+		keyRetry:    DefaultKeyRetry,
 		rnd:         rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	for _, o := range opts {
@@ -212,6 +252,9 @@ func sleepTimer(ctx context.Context, d time.Duration) error {
 // Lease takes a usable key for a request estimated at estTokens tokens (for example the body
 // size / 4), charging the key's rpm bucket one request and its tpm bucket the estimate (at
 // most the whole bucket). When no key is usable it returns an *Unavailable error.
+//
+// A rejected key whose retry time has passed is usable like any other, but by one lease at a
+// time: that lease is its probe, and its Release decides whether the key is enabled again.
 func (p *Pool) Lease(estTokens int) (*Lease, error) { return p.lease(estTokens, -1) }
 
 // LeasePrefer is Lease, except that it takes the key at index prefer (a session's previous
@@ -220,20 +263,31 @@ func (p *Pool) Lease(estTokens int) (*Lease, error) { return p.lease(estTokens, 
 func (p *Pool) LeasePrefer(estTokens, prefer int) (*Lease, error) { return p.lease(estTokens, prefer) }
 
 func (p *Pool) lease(estTokens, prefer int) (*Lease, error) {
+	l, u, _ := p.tryLease(estTokens, prefer)
+	if l == nil {
+		return nil, u
+	}
+	return l, nil
+}
+
+// tryLease is lease. When no key is usable it returns the *Unavailable error and how long
+// until a key that is not rejected becomes usable (zero when every key is rejected), which is
+// what LeaseWait may wait for.
+func (p *Pool) tryLease(estTokens, prefer int) (*Lease, *Unavailable, time.Duration) {
 	est := float64(max(estTokens, 0))
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.keys) == 0 {
 		p.keyless++
-		return &Lease{pool: p, index: -1}, nil
+		return &Lease{pool: p, index: -1}, nil, 0
 	}
 	var buf [16]int
 	for ti := range p.tiers {
 		t := &p.tiers[ti]
 		usable := buf[:0]
 		for _, i := range t.members {
-			if d, _ := p.keys[i].wait(now, est); d == 0 {
+			if d, _, _ := p.keys[i].wait(now, est); d == 0 {
 				usable = append(usable, i)
 			}
 		}
@@ -256,9 +310,13 @@ func (p *Pool) lease(estTokens, prefer int) (*Lease, error) {
 		k.budgets[famTokens].take(now, est)
 		k.budgets[famInputTokens].take(now, est)
 		k.inFlight++
-		return l, nil
+		if k.disabled {
+			k.probing, l.probe = true, true
+		}
+		return l, nil, 0
 	}
-	return nil, p.unavailable(now, est)
+	u, wait := p.unavailable(now, est)
+	return nil, u, wait
 }
 
 // pick chooses among the usable members of a tier by the pool's strategy.
@@ -306,31 +364,60 @@ func (p *Pool) pick(t *tier, usable []int) int {
 	}
 }
 
-// unavailable builds the error for when no key is usable: the soonest wait among keys that
-// are not disabled, and its reason.
-func (p *Pool) unavailable(now time.Time, est float64) *Unavailable {
-	u := &Unavailable{Provider: p.provider, Reason: "all keys disabled"}
+// unavailable builds the error for when no key is usable: the soonest wait among all keys,
+// a rejected key counting until it may be probed, and its reason. wait is the soonest among
+// keys that are not rejected; zero when every key is.
+func (p *Pool) unavailable(now time.Time, est float64) (u *Unavailable, wait time.Duration) {
+	u = &Unavailable{Provider: p.provider, Rejected: true}
 	found := false
 	for _, k := range p.keys {
-		d, why := k.wait(now, est)
+		d, why, rejected := k.wait(now, est)
+		if !rejected {
+			u.Rejected = false
+			if wait == 0 || d < wait {
+				wait = d
+			}
+		}
 		if d < 0 {
 			continue
 		}
 		if !found || d < u.RetryAfter {
 			u.RetryAfter, u.Reason, found = d, why, true
+			if rejected && why == k.disabledBy {
+				u.Reason = why + "; next probe in " + roundUp(d).String()
+			}
 		}
 	}
-	return u
+	switch {
+	case u.Rejected && found:
+		u.Reason = "all keys rejected by the provider; next probe in " + roundUp(u.RetryAfter).String()
+	case u.Rejected:
+		u.Reason = "all keys rejected by the provider; a probe is in flight"
+	}
+	return u, wait
+}
+
+// roundUp rounds d up to a whole second, for messages.
+func roundUp(d time.Duration) time.Duration {
+	if r := d.Truncate(time.Second); r < d {
+		return r + time.Second
+	}
+	return d
 }
 
 // wait returns how long until the key can take a request of est tokens, and what holds it
-// back; -1 when it is disabled. Zero means usable now.
-func (k *key) wait(now time.Time, est float64) (time.Duration, string) {
+// back. Zero means usable now; -1 means that no wait is known: the key is rejected and its
+// probe is in flight. rejected reports that the key is disabled; a rejected key waits at least
+// until it may be probed, with its disabledBy as the reason.
+func (k *key) wait(now time.Time, est float64) (d time.Duration, why string, rejected bool) {
 	if k.disabled {
-		return -1, k.disabledBy
+		if k.probing {
+			return -1, k.disabledBy, true
+		}
+		if k.disabledUntil.After(now) {
+			d, why = k.disabledUntil.Sub(now), k.disabledBy
+		}
 	}
-	var d time.Duration
-	why := ""
 	later := func(w time.Duration, reason string) {
 		if w > d {
 			d, why = w, reason
@@ -349,24 +436,25 @@ func (k *key) wait(now time.Time, est float64) (time.Duration, string) {
 	for f := range numFamilies {
 		later(k.budgets[f].wait(now, needs[f]), budgetReasons[f])
 	}
-	return d, why
+	return d, why, k.disabled
 }
 
 // LeaseWait is Lease, except that when no key is usable now but one will be within maxWait,
 // it waits for it (until ctx is done) and leases then. It never waits past maxWait: when the
-// soonest key is further away it returns the *Unavailable error at once.
+// soonest key is further away it returns the *Unavailable error at once. It does not wait for
+// a rejected key's probe: a key the provider rejected is unlikely to work, so waiting for it
+// would only delay the error.
 func (p *Pool) LeaseWait(ctx context.Context, estTokens int, maxWait time.Duration) (*Lease, error) {
 	deadline := p.now().Add(maxWait)
 	for {
-		l, err := p.Lease(estTokens)
-		if err == nil {
+		l, u, wait := p.tryLease(estTokens, -1)
+		if l != nil {
 			return l, nil
 		}
-		u, ok := err.(*Unavailable)
-		if !ok || u.RetryAfter <= 0 || u.RetryAfter > deadline.Sub(p.now()) {
-			return nil, err
+		if wait <= 0 || wait > deadline.Sub(p.now()) {
+			return nil, u
 		}
-		if err := p.sleep(ctx, u.RetryAfter); err != nil {
+		if err := p.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
@@ -394,10 +482,22 @@ func (p *Pool) Snapshot() []KeyState {
 	out := make([]KeyState, len(p.keys))
 	for i, k := range p.keys {
 		s := KeyState{Index: i, Priority: k.priority, InFlight: k.inFlight, Disabled: k.disabled}
-		d, why := k.wait(now, 0)
+		d, why, _ := k.wait(now, 0)
 		switch {
-		case d < 0:
-			s.Reason = why
+		case k.disabled:
+			until := k.disabledUntil
+			s.DisabledUntil = &until
+			s.Available = d == 0
+			switch {
+			case k.probing:
+				s.Reason = k.disabledBy + "; a probe is in flight"
+			case d == 0:
+				s.Reason = k.disabledBy + "; may be probed now"
+			case why != k.disabledBy:
+				s.Reason = k.disabledBy + "; its probe waits: " + why
+			default:
+				s.Reason = k.disabledBy
+			}
 		case d == 0:
 			s.Available = true
 		default:

@@ -268,13 +268,13 @@ func TestAuthFailuresDisableTheKey(t *testing.T) {
 			}
 			mustLease(t, p, 0).Release(Outcome{Status: status, Usage: -1})
 			u := unavailable(t, p, 0)
-			if u.RetryAfter != 0 || u.Reason != "all keys disabled" {
-				t.Errorf("Unavailable = %v %q, want 0 and all keys disabled", u.RetryAfter, u.Reason)
+			if !u.Rejected || u.RetryAfter != time.Minute || u.Reason != "all keys rejected by the provider; next probe in 1m0s" {
+				t.Errorf("Unavailable = %+v, want rejected, next probe in 1m", u)
 			}
 			want := fmt.Sprintf("disabled after upstream %d %s", status, http.StatusText(status))
 			for _, s := range p.Snapshot() {
-				if !s.Disabled || s.Available || s.Reason != want {
-					t.Errorf("Snapshot key %d = %+v, want disabled with reason %q", s.Index, s, want)
+				if !s.Disabled || s.Available || s.Reason != want || s.DisabledUntil == nil {
+					t.Errorf("Snapshot key %d = %+v, want disabled until a time, with reason %q", s.Index, s, want)
 				}
 			}
 		})
@@ -465,7 +465,7 @@ func TestSnapshot(t *testing.T) {
 	want := []KeyState{
 		{Index: 0, Priority: 2, InFlight: 1, Available: true},
 		{Index: 1, Priority: 2, CoolingUntil: clk.Now().Add(time.Minute), Reason: "rpm_limit reached"},
-		{Index: 2, Priority: 2, Disabled: true, Reason: "disabled after upstream 403 Forbidden"},
+		{Index: 2, Priority: 2, Disabled: true, DisabledUntil: new(clk.Now().Add(time.Minute)), Reason: "disabled after upstream 403 Forbidden"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Snapshot (-want +got):\n%s", diff)
