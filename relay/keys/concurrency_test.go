@@ -13,7 +13,8 @@ import (
 )
 
 // TestConcurrentLeaseRelease has hundreds of goroutines lease and release keys with every kind
-// of outcome while the clock moves, under -race. In-flight counts must stay consistent and end
+// of outcome, rejections and the probes that follow them included, while the clock moves,
+// under -race. In-flight counts must stay consistent and end
 // at zero, and no key may be handed out past its rpm bucket.
 func TestConcurrentLeaseRelease(t *testing.T) {
 	for _, strategy := range config.KeyStrategies {
@@ -25,7 +26,7 @@ func TestConcurrentLeaseRelease(t *testing.T) {
 				{Key: "c", TPMLimit: 100_000, Priority: 1},
 				{Key: "d"},
 			}
-			p := NewPool("p", keys, strategy, clk.Now)
+			p := NewPool("p", keys, strategy, clk.Now, WithKeyRetry(5*time.Second))
 			var leased [4]atomic.Int64
 			var unavailable atomic.Int64
 			var wg sync.WaitGroup
@@ -50,6 +51,10 @@ func TestConcurrentLeaseRelease(t *testing.T) {
 							o = Outcome{Status: 429, Header: http.Header{"Retry-After": {"1"}}, Usage: -1}
 						case 1:
 							o = Outcome{Err: fmt.Errorf("dial: refused"), Usage: -1}
+						case 2:
+							o = Outcome{Status: 401, Usage: -1}
+						case 3:
+							o = Outcome{Status: 429, Usage: -1, Rejected: true}
 						}
 						if rng.IntN(10) == 0 {
 							if snap := p.Snapshot(); snap[l.Index()].InFlight < 1 {
