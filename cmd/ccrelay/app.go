@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -18,10 +17,6 @@ import (
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/urfave/cli/v2"
 )
-
-// version is set at build time with -ldflags "-X main.version=..."; otherwise the module
-// version from the build info is used.
-var version = ""
 
 // exitError carries an exit status through urfave/cli.
 type exitError struct {
@@ -35,7 +30,15 @@ func (e *exitError) Error() string { return e.err.Error() }
 // call it in process. It returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	if err := app.RunContext(ctx, args); err != nil {
+	// An unknown command reaches CommandNotFound, which cannot return an error: it leaves one
+	// here, and run reports it like any other.
+	var notFound error
+	app.CommandNotFound = func(c *cli.Context, name string) { notFound = unknownCommand(c, name) }
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		err = notFound
+	}
+	if err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			if ee.err != nil && ee.err.Error() != "" {
@@ -58,7 +61,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"Without a configuration file, serve uses ANTHROPIC_API_KEY, ZAI_API_KEY, MINIMAX_API_KEY and a local Ollama.",
 		Writer:                 stdout,
 		ErrWriter:              stderr,
-		HideVersion:            true,
+		Version:                buildVersion(),
 		UseShortOptionHandling: true,
 		ExitErrHandler:         func(*cli.Context, error) {}, // run() reports errors itself
 		Commands: []*cli.Command{
@@ -66,26 +69,20 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			configCommand(stdout, stderr),
 			matrixCommand(stdout),
 			conformCommand(stdout, stderr),
-			{
-				Name:  "version",
-				Usage: "print the version",
-				Action: func(*cli.Context) error {
-					fmt.Fprintln(stdout, "ccrelay", buildVersion())
-					return nil
-				},
-			},
+			versionCommand(stdout),
 		},
 	}
 }
 
-func buildVersion() string {
-	if version != "" {
-		return version
+// unknownCommand is the error for a command name that c does not have: it names it and lists
+// the commands there are. Its exit status is 2, a usage error.
+func unknownCommand(c *cli.Context, name string) error {
+	cmds, prefix := c.App.Commands, c.App.Name
+	if c.Command != nil && len(c.Command.Subcommands) > 0 && c.Command.Name != c.App.Name {
+		cmds, prefix = c.Command.Subcommands, c.App.Name+" "+c.Command.Name
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %q; the commands of %s are:\n%sRun %q for more.",
+		name, prefix, commandList(cmds), prefix+" --help")}
 }
 
 var configFlag = &cli.StringFlag{

@@ -70,15 +70,10 @@ func TestCLIGoldenOutputs(t *testing.T) {
 			if code != tt.code {
 				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errs)
 			}
+			// The version in --help depends on how the test binary was built.
+			out = strings.Replace(out, "VERSION:\n   "+buildVersion()+"\n", "VERSION:\n   (the build's version)\n", 1)
 			golden(t, tt.golden, "$ ccrelay "+strings.Join(tt.args, " ")+"\n"+out+errs)
 		})
-	}
-}
-
-func TestVersionPrintsSomething(t *testing.T) {
-	code, out, _ := runCLI(t, "version")
-	if code != 0 || !strings.HasPrefix(out, "ccrelay ") {
-		t.Errorf("version: %d %q", code, out)
 	}
 }
 
