@@ -158,6 +158,8 @@ func (p *Provider) check(k *checker, path string, allowSubscription bool) {
 	if p.BaseURL != "" {
 		if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			k.bad(path+".base_url", "want an absolute http or https URL, got %q", p.BaseURL)
+		} else {
+			p.checkBaseURLPath(k, path, u.Path)
 		}
 	}
 	if p.Priority != nil && *p.Priority < 0 {
@@ -199,6 +201,27 @@ func (p *Provider) check(k *checker, path string, allowSubscription bool) {
 		return // a disabled provider may lack what it would need to serve
 	}
 	p.checkType(k, path, allowSubscription)
+}
+
+// checkBaseURLPath warns when a base_url's path already ends in the API path that the relay
+// appends (/v1 or /v1/messages): the requests would go to /v1/v1/messages. Bedrock's paths
+// (/model/{id}/invoke) have no /v1, so a bedrock base_url is left alone.
+func (p *Provider) checkBaseURLPath(k *checker, path, urlPath string) {
+	if p.Type == TypeBedrock {
+		return
+	}
+	adds := "/v1/messages"
+	if p.Type == TypeVertex {
+		adds = "/v1/projects/…"
+	}
+	trimmed := strings.TrimRight(urlPath, "/")
+	for _, suffix := range []string{"/v1/messages", "/v1"} {
+		if strings.HasSuffix(trimmed, suffix) {
+			k.warn(path+".base_url", "provider %q: base_url %q ends in %s, but ccrelay adds %s itself; remove %s",
+				p.Name, p.BaseURL, suffix, adds, suffix)
+			return
+		}
+	}
 }
 
 // checkType checks the keys that a provider type requires.

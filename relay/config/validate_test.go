@@ -278,6 +278,36 @@ func TestLoadWarnsAboutLikelyMistakes(t *testing.T) {
 			want: []string{`c.yaml:1: providers: every provider is disabled: the relay has nowhere to send requests`},
 		},
 		{
+			name: "a base_url that ends in the path the relay adds",
+			src: `
+			providers:
+			- {name: a, type: anthropic, keys: [{key: k}], base_url: "https://api.anthropic.com/v1"}
+			- {name: z, type: zai, keys: [{key: k}], base_url: "https://api.z.ai/api/anthropic/v1/"}
+			- {name: m, type: minimax, keys: [{key: k}], base_url: "https://api.minimax.io/anthropic/v1/messages"}
+			- name: o
+			  type: ollama
+			  base_url: "http://localhost:11434/v1"
+			- {name: v, type: vertex, gcp_project_id: p, gcp_region: global, base_url: "https://aiplatform.googleapis.com/v1"}
+			`,
+			want: []string{
+				`c.yaml:2: providers[0].base_url: provider "a": base_url "https://api.anthropic.com/v1" ends in /v1, but ccrelay adds /v1/messages itself; remove /v1`,
+				`c.yaml:3: providers[1].base_url: provider "z": base_url "https://api.z.ai/api/anthropic/v1/" ends in /v1, but ccrelay adds /v1/messages itself; remove /v1`,
+				`c.yaml:4: providers[2].base_url: provider "m": base_url "https://api.minimax.io/anthropic/v1/messages" ends in /v1/messages, but ccrelay adds /v1/messages itself; remove /v1/messages`,
+				`c.yaml:7: providers[3].base_url: provider "o": base_url "http://localhost:11434/v1" ends in /v1, but ccrelay adds /v1/messages itself; remove /v1`,
+				`c.yaml:8: providers[4].base_url: provider "v": base_url "https://aiplatform.googleapis.com/v1" ends in /v1, but ccrelay adds /v1/projects/… itself; remove /v1`,
+			},
+		},
+		{
+			name: "base URLs whose paths only look like the API path",
+			src: `
+			providers:
+			- {name: a, type: anthropic, keys: [{key: k}], base_url: "https://gateway.example/anthropic/v1beta"}
+			- {name: b, type: anthropic, keys: [{key: k}], base_url: "https://gateway.example/v1/anthropic"}
+			- {name: c, type: bedrock, aws_region: us-east-1, base_url: "https://bedrock-proxy.example/v1"}
+			- {name: d, type: ollama, base_url: "http://localhost:11434/?v=/v1"}
+			`,
+		},
+		{
 			name: "an empty key of an enabled provider",
 			src: `
 			providers:
