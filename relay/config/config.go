@@ -190,6 +190,10 @@ type Routing struct {
 	FailoverTimeout Duration `yaml:"failover_timeout" toml:"failover_timeout"`
 	// MaxWait bounds how long a request may wait for a rate-limited key; 0 means never wait.
 	MaxWait Duration `yaml:"max_wait" toml:"max_wait"`
+	// KeyRetry is how long a key the provider rejected (401, 403, billing) stays out of
+	// rotation before one request may probe it; it doubles after each failed probe up to 30m;
+	// 0 means 1m.
+	KeyRetry Duration `yaml:"key_retry" toml:"key_retry"`
 	// Debug adds the reasons of failed attempts to the x-ccrelay-attempts header.
 	Debug bool `yaml:"debug" toml:"debug"`
 	// ModelBased maps a model-name prefix to an ordered list of provider names (model_based).
