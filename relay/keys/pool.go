@@ -78,7 +78,8 @@ type KeyState struct {
 	DisabledUntil *time.Time `json:"disabled_until,omitempty"`
 	// Reason says why the key is unavailable or disabled; empty when it is available and not
 	// disabled. A disabled key's reason names the rejection, followed by "; may be probed now"
-	// or "; a probe is in flight" once its DisabledUntil has passed.
+	// or "; a probe is in flight" once its DisabledUntil has passed, or by "; its probe waits: "
+	// and the limit that holds it back longer than DisabledUntil.
 	Reason string `json:"reason,omitempty"`
 }
 
