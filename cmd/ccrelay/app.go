@@ -213,7 +213,8 @@ func configCommand(stdout, stderr io.Writer) *cli.Command {
 			Usage:     "load a configuration file and report every problem with its line and key path",
 			ArgsUsage: "[FILE]",
 			Description: "Without FILE, validates the file serve would use ($CCRELAY_CONFIG, ./ccrelay.{yaml,yml,toml},\n" +
-				"$XDG_CONFIG_HOME/ccrelay/config.{yaml,toml}). Exit status 0 when valid, 1 when not.",
+				"$XDG_CONFIG_HOME/ccrelay/config.{yaml,toml}). Prints each problem and warning with its line and key\n" +
+				"path, then which client model names each provider serves. Exit status 0 when valid, 1 when not.",
 			Action: func(c *cli.Context) error {
 				path, err := config.Find(c.Args().First(), os.LookupEnv)
 				if err != nil {
@@ -230,7 +231,14 @@ func configCommand(stdout, stderr io.Writer) *cli.Command {
 				for _, w := range cfg.Warnings {
 					fmt.Fprintln(stdout, "warning:", w)
 				}
-				fmt.Fprintf(stdout, "%s: valid (%d providers)\n", path, len(cfg.Providers))
+				n := fmt.Sprintf("%d providers", len(cfg.Providers))
+				if len(cfg.Providers) == 1 {
+					n = "1 provider"
+				}
+				fmt.Fprintf(stdout, "%s: valid (%s)\n", path, n)
+				for _, line := range servedNames(cfg) {
+					fmt.Fprintln(stdout, line)
+				}
 				return nil
 			},
 		}},

@@ -59,6 +59,8 @@ func TestCLIGoldenOutputs(t *testing.T) {
 		{"serve help explains how to point Claude Code at it", []string{"serve", "--help"}, 0, "serve-help.golden"},
 		{"config validate help", []string{"config", "validate", "--help"}, 0, "validate-help.golden"},
 		{"a valid seed config validates", []string{"config", "validate", "../../fixtures/configs/14-multi-provider.toml"}, 0, "validate-ok.golden"},
+		{"a mapping is listed exact names first, then patterns, then the models list", []string{"config", "validate", "testdata/patterns.yaml"}, 0, "validate-patterns.golden"},
+		{"a seed config with a mapping and a models list", []string{"config", "validate", "../../fixtures/configs/05-ollama.yaml"}, 0, "validate-ollama.golden"},
 		{"a broken config names the line, the key path and the fix", []string{"config", "validate", "testdata/broken.yaml"}, 1, "validate-broken.golden"},
 		{"a missing file is an error", []string{"config", "validate", "testdata/does-not-exist.yaml"}, 1, "validate-missing.golden"},
 	}
