@@ -57,7 +57,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:      "ccrelay",
 		Usage:     "serve the Anthropic Messages API in front of Anthropic, Z.AI, MiniMax, Ollama, Bedrock, Azure and Vertex",
 		UsageText: "ccrelay serve [--config FILE] [--listen ADDR]\nccrelay config validate [FILE]\nccrelay matrix [--provider TYPE] [--format text|markdown|json]\nccrelay conform --provider TYPE|--all [--record]\nccrelay version",
-		Description: "Point Claude Code at the relay with ANTHROPIC_BASE_URL=http://127.0.0.1:8787.\n" +
+		Description: "Run the relay with ccrelay serve, then Claude Code with\n" +
+			"  ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_AUTH_TOKEN=ccrelay claude\n" +
+			"(any token will do unless the relay has server.auth.api_key; without one Claude Code asks to log in).\n" +
 			"Without a configuration file, serve uses ANTHROPIC_API_KEY, ZAI_API_KEY, MINIMAX_API_KEY and a local Ollama.",
 		Writer:                 stdout,
 		ErrWriter:              stderr,
@@ -98,7 +100,9 @@ func serveCommand(stdout, stderr io.Writer) *cli.Command {
 		Usage: "serve the Anthropic Messages API and relay requests to the configured providers",
 		Description: "Serves POST /v1/messages (streaming or not), POST /v1/messages/count_tokens, GET /v1/models,\n" +
 			"GET /v1/providers and GET /health. Then run Claude Code with\n" +
-			"  ANTHROPIC_BASE_URL=http://127.0.0.1:8787 claude",
+			"  ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_AUTH_TOKEN=ccrelay claude\n" +
+			"Listening on an address other machines can reach (--listen 0.0.0.0:8787) without server.auth.api_key\n" +
+			"opens the providers' keys to them; serve warns about it.",
 		Flags: []cli.Flag{
 			configFlag,
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: "listen on `ADDR` (host:port), overriding server.listen (default " + config.DefaultListen + ")"},
@@ -190,7 +194,9 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		IdleTimeout:       5 * time.Minute,
 		// No WriteTimeout: it would cut long streams. Idle streams are ended by the relay.
 	}
-	fmt.Fprintf(stdout, "ccrelay: listening on http://%s (point Claude Code at it: ANTHROPIC_BASE_URL=http://%s)\n", ln.Addr(), ln.Addr())
+	for _, line := range describeListen(ln.Addr().String(), cfg.Server.Auth).Lines {
+		fmt.Fprintln(stdout, "ccrelay:", line)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

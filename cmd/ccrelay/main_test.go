@@ -104,18 +104,27 @@ func TestServeRelaysToTheConfiguredProvider(t *testing.T) {
 		done <- run(ctx, []string{"ccrelay", "serve", "--config", cfgPath, "--listen", "127.0.0.1:0"}, lineWriter{pw}, io.Discard)
 		pw.Close()
 	}()
-	addr := ""
+	addr, runLine := "", ""
 	sc := bufio.NewScanner(pr)
-	re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+	re := regexp.MustCompile(`^ccrelay: listening on (http://127\.0\.0\.1:\d+)$`)
 	for sc.Scan() {
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
 			addr = m[1]
+		}
+		if strings.Contains(sc.Text(), "warning") {
+			t.Errorf("serve on loopback printed a warning: %s", sc.Text())
+		}
+		if strings.HasPrefix(sc.Text(), "ccrelay: run Claude Code with: ") {
+			runLine = sc.Text()
 			break
 		}
 	}
 	go io.Copy(io.Discard, pr)
 	if addr == "" {
 		t.Fatal("serve never printed its address")
+	}
+	if want := "ccrelay: run Claude Code with: ANTHROPIC_BASE_URL=" + addr + " ANTHROPIC_AUTH_TOKEN=ccrelay claude"; runLine != want {
+		t.Errorf("serve printed %q, want %q", runLine, want)
 	}
 	resp, err := http.Post(addr+"/v1/messages", "application/json", strings.NewReader(ix.Request.Body))
 	if err != nil {
