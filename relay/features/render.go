@@ -113,20 +113,9 @@ func renderTables(w io.Writer, provs []string, md bool) error {
 		}
 		t.end()
 	} else {
-		heading(w, md, "Feature support by provider type")
-		t := newTable(w, md, append([]string{"feature"}, provs...)...)
-		for _, f := range AllFeatures() {
-			cells := []string{code(f.String(), md)}
-			for _, p := range provs {
-				cells = append(cells, short(Lookup(p, f)))
-			}
-			t.row(cells...)
-		}
-		t.end()
-		fmt.Fprintln(w, "Cells read support → default action (pass when no action is shown). Unknown cells pass and are settled by the conformance case named provider/feature (e.g. ollama/tool-choice-any).")
-		fmt.Fprintln(w)
+		renderGrid(w, provs, md)
 		heading(w, md, "Notes")
-		t = newTable(w, md, "provider", "feature", "cell", "note", "evidence")
+		t := newTable(w, md, "provider", "feature", "cell", "note", "evidence")
 		for _, f := range AllFeatures() {
 			for _, p := range provs {
 				c := Lookup(p, f)
@@ -168,6 +157,48 @@ func renderTables(w io.Writer, provs []string, md bool) error {
 	}
 	t.end()
 	return nil
+}
+
+// RenderGrid prints only the grid of support and default action, feature by provider type,
+// and the line that explains its cells: the table of the README. markdown chooses a markdown
+// table over aligned text.
+func RenderGrid(w io.Writer, markdown bool) {
+	renderGrid(w, Providers, markdown)
+}
+
+// renderGrid prints the grid of provs and its legend.
+func renderGrid(w io.Writer, provs []string, md bool) {
+	heading(w, md, "Feature support by provider type")
+	t := newTable(w, md, append([]string{"feature"}, provs...)...)
+	for _, f := range AllFeatures() {
+		cells := []string{code(f.String(), md)}
+		for _, p := range provs {
+			cells = append(cells, short(Lookup(p, f)))
+		}
+		t.row(cells...)
+	}
+	t.end()
+	fmt.Fprintln(w, "Cells read support → default action (pass when no action is shown). Unknown cells pass and are settled by the conformance case named provider/feature (e.g. ollama/tool-choice-any).")
+	fmt.Fprintln(w)
+}
+
+// MatrixDocFile is the generated document, next to matrix_data.go, that holds the whole
+// matrix with its notes and evidence; RenderMatrixDoc writes it.
+const MatrixDocFile = "MATRIX.md"
+
+// RenderMatrixDoc prints MATRIX.md: a title, a line saying how the file is generated, and the
+// markdown rendering of every provider type (the grid, the notes and evidence of every cell
+// that is not plainly supported, the actions, the anthropic-beta allowlists and the max_tokens
+// ceilings).
+func RenderMatrixDoc(w io.Writer) error {
+	fmt.Fprint(w, "# Feature matrix: notes, actions and evidence\n\n"+
+		"<!-- Generated from relay/features (matrix_data.go, feature.go, betas.go, ceilings.go); "+
+		"refresh with `go test ./relay/features -update`. Do not edit by hand. -->\n\n"+
+		"What each provider type supports and what ccrelay does about the rest, with the note and the evidence of "+
+		"every cell that is not plainly supported. `ccrelay matrix` prints the same tables; the README shows the grid. "+
+		"Evidence names a file of this repository (a path under `fixtures/real-traffic/` when it is bare, "+
+		"such as `ollama/02-text-stream.json`), a public URL, or the conformance case that settles the cell.\n\n")
+	return renderTables(w, Providers, true)
 }
 
 type jsonCell struct {

@@ -3,8 +3,11 @@ package features
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestRender(t *testing.T) {
@@ -65,5 +68,39 @@ func TestRenderErrors(t *testing.T) {
 	}
 	if err := Render(&b, "text", "openai"); err == nil || !strings.Contains(err.Error(), "valid types: anthropic, zai, minimax, ollama, bedrock, azure, vertex") {
 		t.Errorf("bad provider: %v", err)
+	}
+}
+
+func TestTheMatrixDocIsGeneratedFromTheMatrix(t *testing.T) {
+	var b bytes.Buffer
+	if err := RenderMatrixDoc(&b); err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(MatrixDocFile, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(MatrixDocFile)
+	if err != nil {
+		t.Fatalf("%v (run go test ./relay/features -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), b.String()); diff != "" {
+		t.Errorf("%s differs from the matrix (-file +generated; run go test ./relay/features -update):\n%s", MatrixDocFile, diff)
+	}
+}
+
+func TestRenderGridIsTheFirstTableOfTheFullRendering(t *testing.T) {
+	for _, markdown := range []bool{true, false} {
+		var grid, full bytes.Buffer
+		RenderGrid(&grid, markdown)
+		format := map[bool]string{true: "markdown", false: "text"}[markdown]
+		if err := Render(&full, format, ""); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(full.String(), grid.String()) || !strings.Contains(grid.String(), "unknown_fields") {
+			t.Errorf("%s: the grid is not the start of the full rendering:\n%s", format, grid.String())
+		}
 	}
 }
