@@ -12,7 +12,7 @@ import (
 // The access log is one line per request. With Options.AccessLog set, the relay formats it
 // by hand, in the same logfmt as slog's TextHandler:
 //
-//	time=2026-11-26T09:36:45.313Z level=INFO msg=request id=req_… method=POST path=/v1/messages status=200 provider=anthropic attempts=1 degraded="" bytes=2838 duration=4.649ms
+//	time=2026-11-26T09:36:45.313Z level=INFO msg=request id=req_… method=POST path=/v1/messages status=200 model=claude-opus-5-5 upstream_model=glm-4.6 provider=zai attempts=2 failed=anthropic=unreachable degraded="" bytes=2838 duration=4.649ms
 //
 // slog's generic record and handler machinery cost a few microseconds per request warm and
 // tens when the caches are cold (measured with perf at one request at a time), and a stream's
@@ -24,7 +24,9 @@ type accessLine struct {
 	warn                         bool // level WARN (a 5xx answer) instead of INFO
 	id, method, path             string
 	status                       int
+	model, upstreamModel         string
 	provider, attempts, degraded string
+	failed                       string
 	bytes                        int64
 	duration                     time.Duration
 }
@@ -48,8 +50,11 @@ func writeAccessLine(w io.Writer, l *accessLine) {
 	b = appendField(b, "path", l.path)
 	b = append(b, " status="...)
 	b = strconv.AppendInt(b, int64(l.status), 10)
+	b = appendField(b, "model", l.model)
+	b = appendField(b, "upstream_model", l.upstreamModel)
 	b = appendField(b, "provider", l.provider)
 	b = appendField(b, "attempts", l.attempts)
+	b = appendField(b, "failed", l.failed)
 	b = appendField(b, "degraded", l.degraded)
 	b = append(b, " bytes="...)
 	b = strconv.AppendInt(b, l.bytes, 10)

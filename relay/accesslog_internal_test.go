@@ -19,7 +19,7 @@ func TestAccessLineIsSlogText(t *testing.T) {
 	for _, v := range values {
 		for _, warn := range []bool{false, true} {
 			l := accessLine{at: at, warn: warn, id: v, method: "POST", path: "/v1/messages", status: 529,
-				provider: v, attempts: v, degraded: v, bytes: 12345, duration: 4649430 * time.Nanosecond}
+				model: v, upstreamModel: v, provider: v, attempts: v, failed: v, degraded: v, bytes: 12345, duration: 4649430 * time.Nanosecond}
 			var got, want bytes.Buffer
 			writeAccessLine(&got, &l)
 			level := slog.LevelInfo
@@ -28,7 +28,8 @@ func TestAccessLineIsSlogText(t *testing.T) {
 			}
 			rec := slog.NewRecord(at, level, "request", 0)
 			rec.AddAttrs(slog.String("id", l.id), slog.String("method", l.method), slog.String("path", l.path),
-				slog.Int("status", l.status), slog.String("provider", l.provider), slog.String("attempts", l.attempts),
+				slog.Int("status", l.status), slog.String("model", l.model), slog.String("upstream_model", l.upstreamModel),
+				slog.String("provider", l.provider), slog.String("attempts", l.attempts), slog.String("failed", l.failed),
 				slog.String("degraded", l.degraded), slog.Int64("bytes", l.bytes), slog.Duration("duration", l.duration))
 			if err := slog.NewTextHandler(&want, nil).Handle(context.Background(), rec); err != nil {
 				t.Fatal(err)

@@ -1,9 +1,11 @@
 package relay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,33 +17,63 @@ import (
 	"github.com/ccrelay/ccrelay/relay/keys"
 	"github.com/ccrelay/ccrelay/relay/provider"
 	"github.com/ccrelay/ccrelay/relay/route"
+	"github.com/tidwall/gjson"
 )
 
-// attemptLog collects what happened to a request's attempts, for the x-ccrelay-attempts
-// header and the log line.
+// attemptLog collects what happened to a request's candidates, for the x-ccrelay-attempts
+// header, the access line, the WARN line of each failed attempt and the combined error.
 type attemptLog struct {
-	n       int
-	reasons []string
+	n       int        // upstream attempts made
+	reasons []string   // "provider=reason", in order
+	fails   []*failure // why each candidate (or key) did not answer, in order
+	// pending is the last failure not yet logged: its WARN line names the action that
+	// followed it, which is known only at the next attempt or at the end.
+	pending *failure
 }
 
-func (a *attemptLog) fail(provider, reason string) {
-	a.reasons = append(a.reasons, provider+"="+reason)
+// fail records f.
+func (a *attemptLog) fail(f *failure) {
+	a.reasons = append(a.reasons, f.provider+"="+f.reason)
+	a.fails = append(a.fails, f)
+}
+
+// warnPending writes the WARN line of the pending failed attempt, with the action taken.
+func (r *Relay) warnPending(log *attemptLog, action string) {
+	f := log.pending
+	if f == nil {
+		return
+	}
+	log.pending = nil
+	attrs := []slog.Attr{slog.String("provider", f.provider)}
+	if f.key >= 0 {
+		attrs = append(attrs, slog.Int("key", f.key))
+	}
+	if f.status > 0 {
+		attrs = append(attrs, slog.Int("status", f.status))
+	}
+	attrs = append(attrs, slog.String("error", f.cause), slog.String("action", action))
+	r.log.LogAttrs(context.Background(), slog.LevelWarn, "attempt failed", attrs...)
 }
 
 // attempt tries the candidates in the router's order until one answers with something the
 // client should see. Before the first byte reaches the client, a transport error, a
-// response-header timeout, or a 429, 5xx or 529 moves on: a 429 first to the provider's next
-// key, everything else to the next provider (another key of an unreachable or failing host
-// would fail the same way). Attempts are sequential, never fanned out, and bounded by
-// routing.max_attempts and routing.failover_timeout. Once a response is being relayed there is
-// no way back.
-func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*plan) {
+// response-header timeout, a 429, 5xx or 529, a 404, and a 401 or 403 of the relay's own
+// key move on: a 429 or a rejected key first to the provider's next key, everything else to
+// the next provider (another key of an unreachable or failing host would fail the same way).
+// Attempts are sequential, never fanned out, and bounded by routing.max_attempts and
+// routing.failover_timeout. Once a response is being relayed there is no way back.
+//
+// skipped are the candidates the router left out because their circuit is open; they are
+// listed first in the combined error when nobody answers.
+func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*plan, skipped []*upstream) {
 	var (
 		log        attemptLog
-		lastErr    *failure
 		soonest    time.Duration // the soonest moment a rate-limited key frees up
-		allLimited = true
+		allLimited = len(skipped) == 0
 	)
+	for _, u := range skipped {
+		log.fail(r.circuitFailure(u))
+	}
 	deadline := time.Time{}
 	if d := r.cfg.Routing.FailoverTimeout.D(); d > 0 {
 		deadline = r.now().Add(d)
@@ -50,11 +82,12 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 	for i, pl := range plans {
 		u := pl.u
 		if pl.estimate {
+			r.warnPending(&log, "answering with the relay's estimate from "+u.cfg.Name)
 			r.answerEstimate(w, in, pl, &log)
 			return
 		}
 		if ok, _ := r.router.Allow(u.cfg.Name); !ok {
-			log.fail(u.cfg.Name, "circuit_open")
+			log.fail(r.circuitFailure(u))
 			allLimited = false
 			continue
 		}
@@ -64,7 +97,7 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 		mayWait := i == len(plans)-1
 		for {
 			if maxAttempts > 0 && log.n >= maxAttempts || !deadline.IsZero() && r.now().After(deadline) {
-				r.finish(w, &log, lastErr, allLimited, soonest)
+				r.finish(w, &log, allLimited, soonest)
 				return
 			}
 			lease, waited, err := r.lease(req, in, u, mayWait)
@@ -72,9 +105,12 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 				var un *keys.Unavailable
 				if errors.As(err, &un) {
 					if len(tried) == 0 {
-						log.fail(u.cfg.Name, "keys_unavailable")
+						log.fail(keysFailure(u, un))
+						if un.Rejected {
+							allLimited = false
+						}
 					}
-					if un.RetryAfter > 0 && (soonest == 0 || un.RetryAfter < soonest) {
+					if !un.Rejected && un.RetryAfter > 0 && (soonest == 0 || un.RetryAfter < soonest) {
 						soonest = un.RetryAfter
 					}
 				}
@@ -93,43 +129,101 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 			tried[lease.Index()] = true
 			allLimited = false
 			log.n++
+			if log.pending != nil {
+				next := "trying provider " + u.cfg.Name
+				if log.pending.provider == u.cfg.Name && lease.Index() >= 0 {
+					next = "trying key " + strconv.Itoa(lease.Index()) + " of " + u.cfg.Name
+				}
+				r.warnPending(&log, next)
+			}
 			outcome := r.try(w, req, in, pl, lease, &log)
 			switch outcome.next {
 			case done:
 				return
 			case nextKey:
-				lastErr = outcome.fail
 				if outcome.retryAfter > 0 && (soonest == 0 || outcome.retryAfter < soonest) {
 					soonest = outcome.retryAfter
 				}
 				continue
-			case nextProvider:
-				lastErr = outcome.fail
 			}
 			break
 		}
 	}
-	r.finish(w, &log, lastErr, allLimited, soonest)
+	r.finish(w, &log, allLimited, soonest)
 }
 
-// finish answers when no attempt produced a response for the client.
-func (r *Relay) finish(w *recorder, log *attemptLog, last *failure, allLimited bool, soonest time.Duration) {
+// finish answers when no attempt produced a response for the client. One failure is answered
+// as it is (the upstream's own error, already Anthropic-shaped); several are combined into one
+// error that lists each candidate's failure in order and takes its status and type from the
+// first, so that a fallback's "model not found" never hides why the primary failed.
+func (r *Relay) finish(w *recorder, log *attemptLog, allLimited bool, soonest time.Duration) {
 	w.Header().Set(hdrAttempts, attemptsHeader(log.n, log.reasons, r.cfg.Routing.Debug))
-	if last != nil {
-		last.write(w)
-		return
-	}
-	var lastErr *apierr.Error
+	w.failed = strings.Join(log.reasons, ",")
 	switch {
 	case allLimited && soonest > 0:
-		lastErr = errorf(http.StatusTooManyRequests, "every key of every provider that serves this model is rate limited or cooling down; retry after %s", soonest.Round(time.Second))
-		lastErr.RetryAfter = int((soonest + time.Second - 1) / time.Second)
-	case allLimited:
-		lastErr = errorf(http.StatusServiceUnavailable, "no usable key: every key of every provider that serves this model was rejected by its provider (401/403) and taken out of rotation")
-	default:
-		lastErr = errorf(http.StatusServiceUnavailable, "no provider could take the request: %s", strings.Join(log.reasons, ", "))
+		r.warnPending(log, "no candidate left")
+		e := errorf(http.StatusTooManyRequests, "every key of every provider that serves this model is rate limited or cooling down; retry after %s", soonest.Round(time.Second))
+		e.RetryAfter = int((soonest + time.Second - 1) / time.Second)
+		writeError(w, e)
+		return
+	case len(log.fails) == 0:
+		r.warnPending(log, "no candidate left")
+		writeError(w, errorf(http.StatusServiceUnavailable, "no provider could take the request"))
+		return
 	}
-	writeError(w, lastErr)
+	first := log.fails[0]
+	if len(log.fails) == 1 {
+		r.warnPending(log, "no candidate left; answering with its error")
+		first.write(w)
+		return
+	}
+	r.warnPending(log, "no candidate left; answering with every candidate's failure")
+	status, typ := first.statusType()
+	parts := make([]string, len(log.fails))
+	for i, f := range log.fails {
+		parts[i] = f.label() + ": " + f.cause
+	}
+	e := &apierr.Error{Status: status, Type: typ,
+		Message: "no provider could answer (" + strconv.Itoa(len(log.fails)) + " failures, in order): " + strings.Join(parts, "; ")}
+	if ra := first.retryAfter; ra > 0 && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
+		e.RetryAfter = int((ra + time.Second - 1) / time.Second)
+	}
+	writeError(w, e)
+}
+
+// circuitFailure says why u's open circuit keeps the request away.
+func (r *Relay) circuitFailure(u *upstream) *failure {
+	s, _ := r.router.Skipped(u.cfg.Name)
+	cause := fmt.Sprintf("skipped after %d consecutive failures", s.Failures)
+	if s.For > 0 {
+		cause = fmt.Sprintf("skipped for %s after %d consecutive failures", s.For.Round(time.Second), s.Failures)
+	}
+	if s.Cause != "" {
+		cause += "; last: " + s.Cause
+	}
+	e := errorf(http.StatusServiceUnavailable, "provider %q is %s", u.cfg.Name, cause)
+	f := &failure{provider: u.cfg.Name, key: -1, reason: "circuit_open", cause: cause, err: e, retryAfter: s.For}
+	if s.For > 0 {
+		e.RetryAfter = int((s.For + time.Second - 1) / time.Second)
+	}
+	return f
+}
+
+// keysFailure says why no key of u could be leased: all rate limited, or all rejected.
+func keysFailure(u *upstream, un *keys.Unavailable) *failure {
+	f := &failure{provider: u.cfg.Name, key: -1, reason: "keys_unavailable", retryAfter: un.RetryAfter}
+	if un.Rejected {
+		f.reason = "keys_rejected"
+		f.cause = "every configured key was rejected by the provider (401/403 or billing) and is out of rotation: " + un.Reason
+		f.err = errorf(http.StatusBadGateway, "provider %q rejected its configured keys: %s; check the keys in the configuration (the relay probes a rejected key again after routing.key_retry)", u.cfg.Name, un.Reason)
+		return f
+	}
+	f.cause = "every key is rate limited or cooling down: " + un.Reason
+	f.err = errorf(http.StatusTooManyRequests, "every key of provider %q is rate limited or cooling down: %s", u.cfg.Name, un.Reason)
+	if un.RetryAfter > 0 {
+		f.err.RetryAfter = int((un.RetryAfter + time.Second - 1) / time.Second)
+	}
+	return f
 }
 
 // lease takes a key from the provider's pool, preferring the session's key for prompt-cache
@@ -152,7 +246,7 @@ func (r *Relay) lease(req *http.Request, in *inbound, u *upstream, mayWait bool)
 func (r *Relay) leaseAny(req *http.Request, u *upstream, est int, mayWait bool) (*keys.Lease, bool, error) {
 	l, err := u.pool.Lease(est)
 	var un *keys.Unavailable
-	if mw := r.cfg.Routing.MaxWait.D(); mayWait && mw > 0 && errors.As(err, &un) && un.RetryAfter > 0 && un.RetryAfter <= mw {
+	if mw := r.cfg.Routing.MaxWait.D(); mayWait && mw > 0 && errors.As(err, &un) && !un.Rejected && un.RetryAfter > 0 && un.RetryAfter <= mw {
 		l, err = u.pool.LeaseWait(req.Context(), est, mw)
 		return l, err == nil, err
 	}
@@ -169,24 +263,76 @@ const (
 
 type tryResult struct {
 	next       nextStep
-	fail       *failure
 	retryAfter time.Duration
 }
 
-// failure is why an attempt did not answer the client: a relay error (transport failures) or
-// the upstream's own answer, kept so that if it is the last one the client gets it unchanged.
+// failure is why a candidate did not answer the client: a relay error (transport failures,
+// rejected keys, open circuits) or the upstream's own answer, kept so that if it is the only
+// one the client gets it as it was.
 type failure struct {
+	provider string
+	key      int    // the key's index, -1 when no key was involved
+	keys     int    // how many keys the provider has, to say which one failed
+	reason   string // a word for x-ccrelay-attempts and the access line: 429, unreachable, ...
+	cause    string // one line for logs and the combined error
+	// retryAfter is how long the failure is expected to last, when known.
+	retryAfter time.Duration
+
 	err    *apierr.Error
 	status int
 	header http.Header
 	body   []byte
 }
 
-// capture keeps a retryable upstream answer (at most 64 KiB of it) and closes its body.
-func capture(resp *http.Response) *failure {
+// label names the failed candidate in the combined error: the provider, and the key when the
+// provider has several.
+func (f *failure) label() string {
+	if f.key >= 0 && f.keys > 1 {
+		return f.provider + " (key " + strconv.Itoa(f.key) + ")"
+	}
+	return f.provider
+}
+
+// statusType is the status and Anthropic error type the failure answers with.
+func (f *failure) statusType() (int, string) {
+	if f.err != nil {
+		return f.err.Status, f.err.Type
+	}
+	typ := gjson.GetBytes(f.body, "error.type").Str
+	if !apierr.IsType(typ) {
+		typ = apierr.TypeForStatus(f.status)
+	}
+	return f.status, typ
+}
+
+// capture keeps a failed upstream answer (at most 64 KiB of it) and closes its body. The
+// cause is the status and the upstream's own message.
+func capture(u *upstream, key int, reason string, resp *http.Response) *failure {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return &failure{status: resp.StatusCode, header: resp.Header, body: body}
+	f := &failure{provider: u.cfg.Name, key: key, keys: u.pool.Len(), reason: reason,
+		status: resp.StatusCode, header: resp.Header, body: body}
+	f.cause = strconv.Itoa(resp.StatusCode) + " " + upstreamMessage(body)
+	return f
+}
+
+// upstreamMessage is the message of an upstream error body, in whatever shape it came: an
+// Anthropic envelope, {"error":"..."} (Ollama), {"message":"..."}, or text, cut to 300 bytes.
+func upstreamMessage(body []byte) string {
+	for _, path := range []string{"error.message", "error", "message", "msg"} {
+		if v := gjson.GetBytes(body, path); v.Type == gjson.String && v.Str != "" {
+			return clip(v.Str, 300)
+		}
+	}
+	return clip(strings.Join(strings.Fields(string(body)), " "), 300)
+}
+
+// clip cuts s to at most n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // write answers the client with the failure.
@@ -221,54 +367,95 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	if u.cfg.Type == config.TypeAnthropic {
 		call.Bearer = in.bearer
 	}
+	started := r.now()
 	resp, ub, err := r.roundTrip(req, u, call, in.pooled)
 	if err != nil {
 		lease.Release(keys.Outcome{Err: err, Usage: -1})
 		if req.Context().Err() != nil {
 			return tryResult{next: done} // the client went away; nobody to answer
 		}
-		r.router.Report(u.cfg.Name, false)
 		e := transportError(u, err)
-		log.fail(u.cfg.Name, reasonOf(err))
-		r.log.Warn("attempt failed", "provider", u.cfg.Name, "error", e.Message)
-		return tryResult{next: nextProvider, fail: &failure{err: e}}
+		cause := transportCause(u, err)
+		r.router.Fail(u.cfg.Name, cause)
+		f := &failure{provider: u.cfg.Name, key: lease.Index(), keys: u.pool.Len(), reason: reasonOf(err), cause: cause, err: e}
+		log.fail(f)
+		log.pending = f
+		r.debugAttempt(u, lease, call, 0, r.now().Sub(started), err)
+		return tryResult{next: nextProvider}
 	}
 	status := resp.StatusCode
+	r.debugAttempt(u, lease, call, status, r.now().Sub(started), nil)
+	ownKey := call.Bearer == "" // the relay's configured key, not the client's token
 	switch {
 	case in.op == provider.OpCountTokens && (status == http.StatusNotFound || status == http.StatusMethodNotAllowed || status == http.StatusNotImplemented):
 		// The provider does not count tokens: try the next one, without holding it against
 		// the provider's health or the key.
 		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: 0})
-		log.fail(u.cfg.Name, "count_tokens_unsupported")
-		return tryResult{next: nextProvider, fail: capture(resp)}
+		f := capture(u, lease.Index(), "count_tokens_unsupported", resp)
+		log.fail(f)
+		return tryResult{next: nextProvider}
 	case status == http.StatusTooManyRequests:
 		v := lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: -1})
-		log.fail(u.cfg.Name, "429")
+		f := capture(u, lease.Index(), "429", resp)
+		f.retryAfter = v.CooledFor
 		if v.CooledFor > 0 {
-			r.log.Info("key cooling down", "provider", u.cfg.Name, "key", lease.Index(), "for", v.CooledFor)
+			f.cause += " (key cooling down for " + v.CooledFor.Round(time.Second).String() + ")"
 		}
-		return tryResult{next: nextKey, fail: capture(resp), retryAfter: v.CooledFor}
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		log.fail(f)
+		log.pending = f
+		return tryResult{next: nextKey, retryAfter: v.CooledFor}
+	case (status == http.StatusUnauthorized || status == http.StatusForbidden) && ownKey:
+		// The provider refused the relay's own key: that is the relay's problem, not the
+		// client's (a 401 would tell Claude Code that its own key is wrong). Take the key out
+		// of rotation until its re-probe, and try the next key, then the next provider.
 		v := lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: -1})
-		if v.Disabled {
-			r.log.Warn("key rejected by provider and taken out of rotation", "provider", u.cfg.Name, "key", lease.Index(), "status", status)
-		}
-		if u.pool.Len() > 1 {
-			log.fail(u.cfg.Name, strconv.Itoa(status))
-			return tryResult{next: nextKey, fail: capture(resp)}
-		}
 		r.router.Report(u.cfg.Name, true) // the provider answered; the key is the problem
+		f := capture(u, lease.Index(), "key_rejected", resp)
+		f.cause = fmt.Sprintf("rejected its configured key %d (%s)", lease.Index(), f.cause)
+		if v.Disabled {
+			f.cause += fmt.Sprintf("; the key is out of rotation, probed again in %s", v.RetryIn.Round(time.Second))
+		}
+		f.err = errorf(http.StatusBadGateway, "provider %q rejected its configured key %d (%d): %s; fix the key in the configuration (this is not about your own credential)",
+			u.cfg.Name, lease.Index(), status, upstreamMessage(f.body))
+		log.fail(f)
+		log.pending = f
+		return tryResult{next: nextKey}
+	case status == http.StatusNotFound && in.op == provider.OpMessages:
+		// Not this provider's model (or not an Anthropic endpoint): another may serve it.
+		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: 0})
+		r.router.Report(u.cfg.Name, true)
+		f := capture(u, lease.Index(), "404", resp)
+		log.fail(f)
+		log.pending = f
+		return tryResult{next: nextProvider}
 	case retryable(status):
 		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: -1})
-		r.router.Report(u.cfg.Name, false)
-		log.fail(u.cfg.Name, strconv.Itoa(status))
-		return tryResult{next: nextProvider, fail: capture(resp)}
+		f := capture(u, lease.Index(), strconv.Itoa(status), resp)
+		r.router.Fail(u.cfg.Name, f.cause)
+		log.fail(f)
+		log.pending = f
+		return tryResult{next: nextProvider}
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		// The client's own forwarded token was refused: the client's answer, unchanged.
+		lease.Release(keys.Outcome{Status: 0, Usage: 0})
+		r.router.Report(u.cfg.Name, true)
 	default:
 		r.router.Report(u.cfg.Name, true)
 	}
+	if len(log.fails) > 0 && status >= 400 && (ownKey || status != http.StatusUnauthorized && status != http.StatusForbidden) {
+		// A client error after earlier failures: the client gets every candidate's story.
+		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: 0})
+		f := capture(u, lease.Index(), strconv.Itoa(status), resp)
+		log.fail(f)
+		log.pending = f
+		return tryResult{next: nextProvider}
+	}
+	r.warnPending(log, "answered by "+u.cfg.Name)
 	h := w.Header()
 	h.Set(hdrProvider, u.cfg.Name)
 	h.Set(hdrAttempts, attemptsHeader(log.n, log.reasons, r.cfg.Routing.Debug))
+	w.upstreamModel = pl.model
+	w.failed = strings.Join(log.reasons, ",")
 	if len(call.Degraded) > 0 {
 		h.Set(hdrDegraded, strings.Join(call.Degraded, "; "))
 		u.count(call.Degraded...)
@@ -284,6 +471,26 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 		r.affinity.Set(in.session, route.Binding{Provider: u.cfg.Name, Key: lease.Index()})
 	}
 	return tryResult{next: done}
+}
+
+// debugAttempt writes, at debug level, one line per upstream attempt: provider, key index,
+// the upstream URL without its query (which could carry a credential), status or error,
+// time to the response headers, and what was changed in the request.
+func (r *Relay) debugAttempt(u *upstream, lease *keys.Lease, call *provider.Call, status int, d time.Duration, err error) {
+	if !r.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("provider", u.cfg.Name), slog.Int("key", lease.Index()),
+		slog.String("url", call.URL), slog.String("model", call.Model), slog.Duration("ttfb", d)}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", transportCause(u, err)))
+	} else {
+		attrs = append(attrs, slog.Int("status", status))
+	}
+	if len(call.Degraded) > 0 {
+		attrs = append(attrs, slog.String("degraded", strings.Join(call.Degraded, "; ")))
+	}
+	r.log.LogAttrs(context.Background(), slog.LevelDebug, "attempt", attrs...)
 }
 
 // answerEstimate answers count_tokens for a provider that cannot count, with the relay's

@@ -48,6 +48,37 @@ func transportError(u *upstream, err error) *apierr.Error {
 	return errorf(http.StatusBadGateway, "%s", msg)
 }
 
+// transportCause is a failed round trip in a few words, for logs, the circuit breaker and the
+// combined error: "unreachable at http://127.0.0.1:11434 (connection refused). Is Ollama
+// running? …".
+func transportCause(u *upstream, err error) string {
+	if isTimeout(err) {
+		return "no answer in time from " + u.p.Address + " (" + shortNetErr(err) + ")"
+	}
+	s := "unreachable at " + u.p.Address + " (" + shortNetErr(err) + ")"
+	if u.cfg.Type == config.TypeOllama && errors.Is(err, syscall.ECONNREFUSED) {
+		s += `. Is Ollama running? Start it with "ollama serve", or fix base_url`
+	}
+	return s
+}
+
+// shortNetErr is the innermost part of a network error that says what went wrong:
+// "connection refused", "lookup api.anthropic.com: no such host", "timed out".
+func shortNetErr(err error) string {
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.As(err, &dns):
+		return "lookup " + dns.Name + ": " + dns.Err
+	case isTimeout(err):
+		return "timed out"
+	}
+	return cleanErr(err)
+}
+
 // isTimeout reports whether err is a deadline or a network timeout.
 func isTimeout(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {

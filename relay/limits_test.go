@@ -39,14 +39,16 @@ func TestKeysRejectedByTheProviderAreTakenOutOfRotation(t *testing.T) {
 	p := providerFor(config.TypeAnthropic, "anthropic", up.URL)
 	p.Keys = []config.Key{{Key: "revoked-1"}, {Key: "revoked-2"}}
 	base := startRelay(t, configWith(p))
-	// Both keys are tried; the client sees the provider's own 401.
+	// Both keys are tried; the client is told that the relay's keys were refused (a 401 would
+	// tell it that its own credential is wrong).
 	resp, body := post(t, base+"/v1/messages", []byte(okBody), nil)
-	if resp.StatusCode != 401 || !strings.Contains(string(body), "invalid x-api-key") || len(up.Requests()) != 2 {
-		t.Fatalf("first: %d %s, upstream asked %d times", resp.StatusCode, body, len(up.Requests()))
+	wantAnthropicError(t, resp, body, 502, "api_error", "anthropic (key 0): rejected its configured key 0 (401 invalid x-api-key)", "anthropic (key 1)")
+	if len(up.Requests()) != 2 {
+		t.Fatalf("upstream asked %d times, want once per key", len(up.Requests()))
 	}
-	// Then no key is left: the relay says so without asking the provider again.
+	// Then no key is left until the re-probe: the relay says so without asking the provider again.
 	resp, body = post(t, base+"/v1/messages", []byte(okBody), nil)
-	wantAnthropicError(t, resp, body, 503, "overloaded_error", "401/403", "taken out of rotation")
+	wantAnthropicError(t, resp, body, 502, "api_error", "rejected its configured keys", "next probe in")
 	if len(up.Requests()) != 2 {
 		t.Errorf("a disabled key was used again")
 	}

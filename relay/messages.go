@@ -62,12 +62,13 @@ func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
 		writeError(w, e)
 		return
 	}
-	plans, e := r.plan(req.Context(), in, cands)
+	w.model = in.model
+	plans, skipped, e := r.plan(req.Context(), in, cands)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	r.attempt(w, req, in, plans)
+	r.attempt(w, req, in, plans, skipped)
 }
 
 // admit authenticates the client, reads the body once under the size limit and inspects it.
@@ -265,6 +266,7 @@ func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call, p
 	if err != nil {
 		return fail(fmt.Errorf("prepare request: %w", err))
 	}
+	call.URL = out.URL.Scheme + "://" + out.URL.Host + out.URL.Path
 	if pooled != nil && out.Body != nil && out.Body != http.NoBody {
 		out.Body = trackBody(pooled, out.Body)
 		if gb := out.GetBody; gb != nil {

@@ -34,8 +34,9 @@ type plan struct {
 // plan orders the candidates with the routing strategy and prepares each one's body, skipping
 // the candidates whose feature matrix row refuses the request (capability-aware routing).
 // Every body starts again from the client's original bytes. When every candidate refuses, the
-// first refusal is the answer.
-func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*plan, *apierr.Error) {
+// first refusal is the answer. skipped are the candidates the router left out because their
+// circuit is open, so that the answer can say why they were not tried.
+func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) (plans []*plan, skipped []*upstream, _ *apierr.Error) {
 	// Candidates are few (the configured providers): slices and linear searches, no maps.
 	allowed := make([]string, 0, len(cands))
 	for _, c := range cands {
@@ -64,14 +65,21 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 		}
 	}
 	order := r.router.Order(in.model, allowed, preferred)
-	plans := make([]*plan, 0, len(order))
+	if len(order) < len(allowed) {
+		for _, c := range cands {
+			if !slices.Contains(order, c.u.cfg.Name) {
+				skipped = append(skipped, c.u)
+			}
+		}
+	}
+	plans = make([]*plan, 0, len(order))
 	var refusal *features.Refusal
 	var seen []string // providers planned, by name
 	for _, name := range order {
 		c, _ := byName(name)
 		pl, ref, e := r.prepare(ctx, in, c, origin, hasThinking)
 		if e != nil {
-			return nil, e
+			return nil, nil, e
 		}
 		if ref != nil {
 			c.u.count(ref.Feature.String() + "=refused")
@@ -91,7 +99,7 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 				model, _ := serves(u, in.model)
 				pl, ref, e = r.prepare(ctx, in, candidate{u: u, model: model}, origin, hasThinking)
 				if e != nil {
-					return nil, e
+					return nil, nil, e
 				}
 				if ref != nil || pl.estimate {
 					continue
@@ -109,9 +117,9 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) ([]*pl
 		plans = append(plans, pl)
 	}
 	if len(plans) == 0 && refusal != nil {
-		return nil, &apierr.Error{Status: refusal.Status, Type: refusal.Type, Message: refusal.Message}
+		return nil, nil, &apierr.Error{Status: refusal.Status, Type: refusal.Type, Message: refusal.Message}
 	}
-	return plans, nil
+	return plans, skipped, nil
 }
 
 // prepare makes one candidate's plan: the matrix decision for the features the request uses

@@ -152,7 +152,7 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		if err != nil {
 			return nil, fmt.Errorf("relay: %w", err)
 		}
-		pool := keys.NewPool(pc.Name, pc.Keys, cfg.Routing.KeyStrategy, r.now)
+		pool := keys.NewPool(pc.Name, pc.Keys, cfg.Routing.KeyStrategy, r.now, keys.WithKeyRetry(cfg.Routing.KeyRetry.D()))
 		r.upstreams = append(r.upstreams, &upstream{cfg: pc, row: features.NewRow(pc.Type, pc.Features), p: p, pool: pool})
 	}
 	cands := make([]route.Candidate, 0, len(r.upstreams))
@@ -301,7 +301,8 @@ func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Dur
 	h := w.Header()
 	l := accessLine{
 		at: r.now(), warn: level == slog.LevelWarn, id: id, method: req.Method, path: req.URL.Path,
-		status: w.status, provider: h.Get(hdrProvider), attempts: h.Get(hdrAttempts),
+		status: w.status, model: w.model, upstreamModel: w.upstreamModel, provider: h.Get(hdrProvider),
+		attempts: h.Get(hdrAttempts), failed: w.failed,
 		degraded: h.Get(hdrDegraded), bytes: w.written, duration: d.Round(time.Microsecond),
 	}
 	if r.access != nil {
@@ -312,8 +313,9 @@ func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Dur
 	// the record's attributes fit its inline array.
 	r.log.LogAttrs(ctx, level, "request",
 		slog.String("id", l.id), slog.String("method", l.method), slog.String("path", l.path),
-		slog.Int("status", l.status), slog.String("provider", l.provider),
-		slog.String("attempts", l.attempts), slog.String("degraded", l.degraded),
+		slog.Int("status", l.status), slog.String("model", l.model), slog.String("upstream_model", l.upstreamModel),
+		slog.String("provider", l.provider), slog.String("attempts", l.attempts), slog.String("failed", l.failed),
+		slog.String("degraded", l.degraded),
 		slog.Int64("bytes", l.bytes), slog.Duration("duration", l.duration))
 }
 
@@ -324,6 +326,9 @@ type recorder struct {
 	status      int
 	written     int64
 	wroteHeader bool
+	// For the access line: the client's model, the upstream model of the answer, and the
+	// failed attempts ("provider=reason,...").
+	model, upstreamModel, failed string
 }
 
 func (w *recorder) WriteHeader(code int) {

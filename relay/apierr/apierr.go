@@ -88,6 +88,16 @@ func TypeForStatus(status int) string {
 	return InvalidRequest
 }
 
+// IsType reports whether typ is one of Anthropic's error types.
+func IsType(typ string) bool {
+	switch typ {
+	case InvalidRequest, Authentication, Billing, Permission, NotFound, RequestTooLarge,
+		RateLimit, API, Timeout, Overloaded:
+		return true
+	}
+	return false
+}
+
 // IsAnthropicShaped reports whether body is already an Anthropic error envelope.
 func IsAnthropicShaped(body []byte) bool {
 	if !gjson.ValidBytes(body) {

@@ -98,7 +98,11 @@ func (a *anthropicCompatible) Response(_ *Call, resp *http.Response) (*http.Resp
 		if msg == "" {
 			msg = http.StatusText(resp.StatusCode)
 		}
-		return resp.StatusCode, apierr.TypeForStatus(resp.StatusCode), "upstream: " + msg
+		msg = "upstream: " + msg
+		if e := gjson.GetBytes(body, "error"); e.Type == gjson.String && e.Str != "" {
+			msg = e.Str // Ollama's {"error":"..."}
+		}
+		return resp.StatusCode, apierr.TypeForStatus(resp.StatusCode), msg
 	})
 }
 

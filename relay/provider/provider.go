@@ -44,6 +44,9 @@ type Call struct {
 	// Degraded collects "feature=action" notes of what the adapter had to drop or change; the
 	// relay reports them in the x-ccrelay-degraded response header.
 	Degraded []string
+	// URL is the upstream request's URL without its query, set by the relay once the adapter
+	// built the request, for logs.
+	URL string
 }
 
 // Adapter converts calls into requests for one provider and its responses back.

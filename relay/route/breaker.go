@@ -21,6 +21,7 @@ type breaker struct {
 	lastFailure time.Time
 	probeAt     time.Time // when the live probe was handed out; zero when none
 	waived      bool      // Order waived the rest of the cooldown (all candidates open)
+	cause       string    // what the last failure was, for the message of a skip
 }
 
 func (b *breaker) state(now time.Time, cooldown time.Duration) string {
@@ -107,15 +108,23 @@ func (r *Router) Allow(provider string) (ok, probe bool) {
 //
 // A success closes the circuit whatever its state. A failure counts towards the threshold
 // when closed, opens the circuit again when half-open, and changes nothing else while open.
-func (r *Router) Report(provider string, ok bool) {
+func (r *Router) Report(provider string, ok bool) { r.report(provider, ok, "") }
+
+// Fail reports a failed attempt on provider, as Report(provider, false) does, with its cause
+// in a few words ("unreachable at http://127.0.0.1:11434 (connection refused)"). The cause of
+// the last failure is kept, so that a request skipping the open circuit can say why.
+func (r *Router) Fail(provider, cause string) { r.report(provider, false, cause) }
+
+func (r *Router) report(provider string, ok bool, cause string) {
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	b := r.breakerLocked(provider)
 	if ok {
-		*b = breaker{lastFailure: b.lastFailure}
+		*b = breaker{lastFailure: b.lastFailure, cause: b.cause}
 		return
 	}
+	b.cause = cause
 	b.failures++
 	b.lastFailure = now
 	switch b.state(now, r.cooldown) {
@@ -128,6 +137,31 @@ func (r *Router) Report(provider string, ok bool) {
 	}
 	// Open and cooling down: the failure of a request sent before the circuit opened changes
 	// nothing but the count.
+}
+
+// Skip says why a provider's circuit keeps requests away: for how much longer, after how
+// many consecutive failures, and the last failure's cause.
+type Skip struct {
+	For      time.Duration // until the circuit lets a probe through; 0 when a probe is in flight
+	Failures int
+	Cause    string
+}
+
+// Skipped returns why provider is skipped now, and false when its circuit would let a request
+// through (closed, or half-open with its probe free).
+func (r *Router) Skipped(provider string) (Skip, bool) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := r.breakerLocked(provider)
+	if b.usable(now, r.cooldown) {
+		return Skip{}, false
+	}
+	s := Skip{Failures: b.failures, Cause: b.cause}
+	if b.state(now, r.cooldown) == Open {
+		s.For = b.openedAt.Add(r.cooldown).Sub(now)
+	}
+	return s, true
 }
 
 // State returns the circuit state of provider: closed, open or half-open.
@@ -148,6 +182,8 @@ type ProviderState struct {
 	RetryAt time.Time `json:"retry_at,omitzero"`
 	// Probing reports that a half-open circuit's probe is in flight.
 	Probing bool `json:"probing,omitempty"`
+	// LastError is the cause of the last failure, kept while the circuit is not closed.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Snapshot describes every candidate's circuit, in configuration order.
@@ -160,6 +196,9 @@ func (r *Router) Snapshot() []ProviderState {
 		b := r.breakerLocked(n)
 		s := ProviderState{Name: n, State: b.state(now, r.cooldown), ConsecutiveFailures: b.failures,
 			LastFailure: b.lastFailure}
+		if b.failures > 0 {
+			s.LastError = b.cause
+		}
 		switch s.State {
 		case Open:
 			s.RetryAt = b.openedAt.Add(r.cooldown)
