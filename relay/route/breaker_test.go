@@ -268,3 +268,34 @@ func TestRouterUnderConcurrency(t *testing.T) {
 		})
 	}
 }
+
+func TestSkippedSaysForHowLongAfterHowManyFailuresAndTheLastCause(t *testing.T) {
+	clk := newFakeClock()
+	r := breakerRouter(clk, 2, 30*time.Second)
+	if _, skipped := r.Skipped("a"); skipped {
+		t.Fatal("a closed circuit is skipped")
+	}
+	r.Fail("a", "unreachable at http://127.0.0.1:1 (connection refused)")
+	r.Fail("a", "unreachable at http://127.0.0.1:1 (connection reset)")
+	clk.Advance(5 * time.Second)
+	s, skipped := r.Skipped("a")
+	want := Skip{For: 25 * time.Second, Failures: 2, Cause: "unreachable at http://127.0.0.1:1 (connection reset)"}
+	if !skipped || s != want {
+		t.Errorf("Skipped = %+v, %v; want %+v, true", s, skipped, want)
+	}
+	if le := r.Snapshot()[0].LastError; le != want.Cause {
+		t.Errorf("Snapshot LastError = %q, want %q", le, want.Cause)
+	}
+	clk.Advance(25 * time.Second) // half-open: the probe is free, so nothing is skipped
+	if _, skipped := r.Skipped("a"); skipped {
+		t.Error("a half-open circuit with its probe free is skipped")
+	}
+	r.Allow("a")
+	if s, skipped := r.Skipped("a"); !skipped || s.For != 0 {
+		t.Errorf("with its probe in flight: Skipped = %+v, %v; want skipped with For 0", s, skipped)
+	}
+	r.Report("a", true)
+	if le := r.Snapshot()[0].LastError; le != "" {
+		t.Errorf("a closed circuit still shows LastError %q", le)
+	}
+}
