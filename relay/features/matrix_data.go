@@ -20,9 +20,15 @@ const (
 	evVertexDoc   = "wire.md B.3; Anthropic Vertex AI docs"
 	evBedrockNoST = "bedrock/pydantic-ai/test_anthropic_bedrock_count_tokens_rejects_server_tools.0.json"
 	evImgURL3P    = "pollinations/pollinations#5862 (Bedrock and Vertex need base64)"
-	evMinimaxDoc  = "wire.md B.6"
+	evMinimaxDoc  = "https://platform.minimax.io/docs/api-reference/text-anthropic-api; wire.md B.6"
 	evOllamaWire  = "wire.md B.7"
 	evDocs        = "Anthropic Messages API docs"
+
+	// Vendor documentation (fixtures/vendor-docs quotes the passages).
+	evMinimaxMsgs = "https://platform.minimax.io/docs/api-reference/text-chat-anthropic"
+	evFoundryMS   = "https://learn.microsoft.com/en-us/azure/ai-foundry/foundry-models/how-to/use-foundry-models-claude"
+	evFoundryOver = "https://platform.claude.com/docs/en/build-with-claude/overview (Microsoft Foundry column)"
+	evMidConvSys  = "https://platform.claude.com/docs/en/build-with-claude/mid-conversation-system-messages"
 )
 
 // row is one feature's cells by provider type.
@@ -50,7 +56,7 @@ var matrix = [numFeatures]row{
 	ToolChoiceAuto: {
 		"anthropic": {Full, Pass, "", "anthropic/pydantic-ai/test_anthropic_count_tokens_keeps_memory_tool.0.json"},
 		"zai":       {Unknown, Pass, "", ""},
-		"minimax":   {Unknown, Pass, "", ""},
+		"minimax":   {Full, Pass, "tool_choice documented as fully supported", evMinimaxDoc},
 		"ollama":    {None, Degrade, "ignored; auto is what Ollama does anyway", evSeed + "; " + evOllamaWire},
 		"bedrock":   {Full, Pass, "", evAWSSchema},
 		"azure":     {Full, Pass, "", evFirstParty},
@@ -59,7 +65,7 @@ var matrix = [numFeatures]row{
 	ToolChoiceAny: {
 		"anthropic": {Full, Pass, "", "anthropic/pydantic-ai/test_anthropic_count_tokens_with_adaptive_thinking_and_output_tools.1.json"},
 		"zai":       {Unknown, Pass, "", ""},
-		"minimax":   {Unknown, Pass, "", ""},
+		"minimax":   {Full, Pass, "tool_choice documented as fully supported", evMinimaxDoc},
 		"ollama":    {None, Refuse, "accepted and ignored: the model may answer without a tool", "ollama/24-tool-choice-any-nonstream.json; " + evSeed},
 		"bedrock":   {Full, Pass, "", evAWSSchema},
 		"azure":     {Full, Pass, "", evFirstParty},
@@ -68,7 +74,7 @@ var matrix = [numFeatures]row{
 	ToolChoiceTool: {
 		"anthropic": {Full, Pass, "", evDocs},
 		"zai":       {Unknown, Pass, "", ""},
-		"minimax":   {Unknown, Pass, "", ""},
+		"minimax":   {Full, Pass, "tool_choice documented as fully supported", evMinimaxDoc},
 		"ollama":    {None, Refuse, "ignored: a specific tool cannot be forced", evSeed + "; " + evOllamaWire},
 		"bedrock":   {Full, Pass, "", evAWSSchema},
 		"azure":     {Full, Pass, "", evFirstParty},
@@ -77,7 +83,7 @@ var matrix = [numFeatures]row{
 	ToolChoiceNone: {
 		"anthropic": {Full, Pass, "", evDocs},
 		"zai":       {Unknown, Pass, "", ""},
-		"minimax":   {Unknown, Pass, "", ""},
+		"minimax":   {Full, Pass, "tool_choice documented as fully supported", evMinimaxDoc},
 		"ollama":    {None, Degrade, "ignored: the model may still call a tool", evSeed + "; wire.md C"},
 		"bedrock":   {Full, Pass, "", evAWSSchema},
 		"azure":     {Full, Pass, "", evFirstParty},
@@ -86,7 +92,7 @@ var matrix = [numFeatures]row{
 	ThinkingEnabled: {
 		"anthropic": {Full, Pass, "", "anthropic/fantasy/claude-sonnet-4.thinking.0.json"},
 		"zai":       {Unknown, Pass, "", ""},
-		"minimax":   {Unknown, Pass, "thinking blocks carry signatures and must be echoed back whole", evMinimaxDoc},
+		"minimax":   {Partial, Pass, "documented as supported (the page's notes also list thinking as ignored); thinking blocks carry signatures and must be echoed back whole; MiniMax-M3 reported to answer 400 to type enabled (allowed: adaptive, disabled)", evMinimaxDoc + "; https://github.com/HenriGrimm/Minnow/issues/364"},
 		"ollama":    {Partial, Pass, "turns thinking on for thinking models, ignored by others; history signatures are discarded", "ollama/13-thinking-enabled-nonstream.json; ollama/17-thinking-on-non-thinking-model-nonstream.json"},
 		"bedrock":   {Full, Pass, "", evAWSSchema},
 		"azure":     {Full, Pass, "", evFirstParty},
@@ -95,10 +101,10 @@ var matrix = [numFeatures]row{
 	ThinkingAdaptive: {
 		"anthropic": {Full, Pass, "newer models only", "anthropic/llm-anthropic/test_opus_46_adaptive_thinking.0.json"},
 		"zai":       {Unknown, Pass, "", ""},
-		"minimax":   {Unknown, Pass, "", ""},
+		"minimax":   {Partial, Pass, "documented for MiniMax-M3 (its example request sends type adaptive); not documented for M2.x", evMinimaxMsgs},
 		"ollama":    {Partial, Pass, "treated as absent: model default (newer Ollama maps output_config.effort to a think level)", evOllamaSrc},
 		"bedrock":   {Unknown, Pass, "model-dependent", ""},
-		"azure":     {Unknown, Pass, "", ""},
+		"azure":     {Full, Pass, "newer models only", evFoundryOver},
 		"vertex":    {Unknown, Pass, "model-dependent", ""},
 	},
 	ThinkingBudget: {
@@ -116,7 +122,7 @@ var matrix = [numFeatures]row{
 		"minimax":   {Unknown, Pass, "", ""},
 		"ollama":    {Partial, Pass, "newer Ollama maps it to a think level when thinking is not set", evOllamaSrc},
 		"bedrock":   {Unknown, Pass, "the effort beta is forwarded by other gateways", evLiteLLM},
-		"azure":     {Unknown, Pass, "", ""},
+		"azure":     {Full, Pass, "validated per model", evFoundryOver},
 		"vertex":    {Unknown, Pass, "", ""},
 	},
 	CacheControl: {
@@ -140,7 +146,7 @@ var matrix = [numFeatures]row{
 	ImageURL: {
 		"anthropic": {Full, Pass, "", evDocs},
 		"zai":       {Unknown, Pass, "", ""},
-		"minimax":   {Partial, Refuse, "M3 documents image URLs, M2.x takes no images; set pass for M3", evMinimaxDoc},
+		"minimax":   {Partial, Refuse, "M3 documents image URLs, M2.x takes no images; set pass for M3", evMinimaxDoc + "; " + evMinimaxMsgs},
 		"ollama":    {None, Refuse, "400 \"Only base64 images are supported\"; degrade fetches and inlines", evSeed + "; " + evOllamaWire},
 		"bedrock":   {None, Refuse, "base64 sources only; degrade fetches and inlines", evAWSSchema + "; " + evImgURL3P},
 		"azure":     {Unknown, Pass, "", ""},
@@ -152,7 +158,7 @@ var matrix = [numFeatures]row{
 		"minimax":   {None, Refuse, "no document input on M2.x", evMinimaxDoc + "; wire.md C"},
 		"ollama":    {None, Refuse, "document blocks are silently dropped", evSeed + "; " + evOllamaWire},
 		"bedrock":   {Full, Pass, "", "Anthropic PDF support docs (Bedrock)"},
-		"azure":     {Unknown, Pass, "", ""},
+		"azure":     {Full, Pass, "", evFoundryMS + "; " + evFoundryOver},
 		"vertex":    {Full, Pass, "", "Anthropic PDF support docs (Vertex AI)"},
 	},
 	PDFURL: {
@@ -170,7 +176,7 @@ var matrix = [numFeatures]row{
 		"minimax":   {None, Degrade, "no document input on M2.x", evMinimaxDoc},
 		"ollama":    {None, Degrade, "document blocks are silently dropped", evOllamaWire + "; " + evOllamaSrc},
 		"bedrock":   {Unknown, Pass, "", ""},
-		"azure":     {Unknown, Pass, "", ""},
+		"azure":     {Full, Pass, "document blocks of Citations", evFoundryOver + "; " + evFoundryMS},
 		"vertex":    {Unknown, Pass, "", ""},
 	},
 	FileSource: {
@@ -179,7 +185,7 @@ var matrix = [numFeatures]row{
 		"minimax":   {Unknown, Pass, "", ""},
 		"ollama":    {None, Refuse, "images must be base64; documents are dropped", evOllamaSrc},
 		"bedrock":   {None, Refuse, "the Files API is Claude API only", evLiteLLM + " (files-api: null)"},
-		"azure":     {Unknown, Pass, "", ""},
+		"azure":     {Full, Pass, "Files API (beta)", evFoundryMS + "; " + evFoundryOver},
 		"vertex":    {None, Refuse, "the Files API is Claude API only", evLiteLLM + " (files-api: null)"},
 	},
 	SystemMessages: {
@@ -188,7 +194,7 @@ var matrix = [numFeatures]row{
 		"minimax":   {Unknown, Pass, "", ""},
 		"ollama":    {Partial, Pass, "passed to the chat template as a system turn (template-dependent)", evOllamaSrc},
 		"bedrock":   {Full, Pass, "", "bedrock/pydantic-ai/test_mid_conversation_system_prompt_on_bedrock.0.json"},
-		"azure":     {Unknown, Pass, "", ""},
+		"azure":     {Unknown, Pass, "Anthropic documents them as not available on Foundry: expect 400; set degrade to send them as user messages (the default stays pass until a degrade case covers it)", evMidConvSys},
 		"vertex":    {Unknown, Pass, "", ""},
 	},
 	ContextManagement: {
@@ -197,7 +203,7 @@ var matrix = [numFeatures]row{
 		"minimax":   {None, Strip, "documented as ignored", evMinimaxDoc},
 		"ollama":    {None, Strip, "not read (unknown fields are ignored)", evOllamaWire + "; " + evOllamaSrc},
 		"bedrock":   {None, Strip, "400 \"context_management: Extra inputs are not permitted\"; the beta is dropped too", "relay/provider/bedrock_policy.go (issue reports cited there); conformance bedrock/claude-code-session"},
-		"azure":     {Unknown, Pass, "", ""},
+		"azure":     {Full, Pass, "context editing (beta)", evFoundryMS + "; " + evFoundryOver},
 		"vertex":    {Unknown, Pass, "the context-management beta is forwarded by other gateways", evLiteLLM},
 	},
 	DeferLoading: {
@@ -206,7 +212,7 @@ var matrix = [numFeatures]row{
 		"minimax":   {Unknown, Pass, "", ""},
 		"ollama":    {None, Strip, "not read: every tool is loaded up front", evOllamaSrc},
 		"bedrock":   {Unknown, Pass, "needs tool-search-tool-2025-10-19, which the beta allowlist substitutes", evLiteLLM},
-		"azure":     {Unknown, Pass, "", ""},
+		"azure":     {Full, Pass, "tool search (beta)", evFoundryOver},
 		"vertex":    {Unknown, Pass, "needs tool-search-tool-2025-10-19, which the beta allowlist substitutes", evLiteLLM},
 	},
 	WebSearch: {
@@ -215,7 +221,7 @@ var matrix = [numFeatures]row{
 		"minimax":   {Unknown, Pass, "", ""},
 		"ollama":    {Unknown, Pass, "newer Ollama maps it to its own cloud web_search", evOllamaSrc},
 		"bedrock":   {None, Refuse, "400: tool type not allowed", evBedrockNoST},
-		"azure":     {Unknown, Pass, "", ""},
+		"azure":     {Full, Pass, "", evFoundryOver},
 		"vertex":    {Unknown, Pass, "the web-search beta is forwarded by other gateways", evLiteLLM},
 	},
 	WebFetch: {
@@ -224,7 +230,7 @@ var matrix = [numFeatures]row{
 		"minimax":   {Unknown, Pass, "", ""},
 		"ollama":    {None, Refuse, "becomes a plain function tool that nobody runs", evOllamaSrc},
 		"bedrock":   {None, Refuse, "400: tool type not allowed", evBedrockNoST},
-		"azure":     {Unknown, Pass, "", ""},
+		"azure":     {Full, Pass, "beta", evFoundryMS + "; " + evFoundryOver},
 		"vertex":    {Unknown, Pass, "", ""},
 	},
 	CodeExecution: {
@@ -233,7 +239,7 @@ var matrix = [numFeatures]row{
 		"minimax":   {Unknown, Pass, "", ""},
 		"ollama":    {None, Refuse, "becomes a plain function tool that nobody runs", evOllamaSrc},
 		"bedrock":   {None, Refuse, "400: tool type not allowed", evBedrockNoST},
-		"azure":     {Unknown, Pass, "", ""},
+		"azure":     {Full, Pass, "beta", evFoundryOver},
 		"vertex":    {Unknown, Pass, "", ""},
 	},
 	CountTokens: {
@@ -242,7 +248,7 @@ var matrix = [numFeatures]row{
 		"minimax":   {Unknown, Pass, "", ""},
 		"ollama":    {None, Degrade, "/v1/messages/count_tokens answers 404", evSeed + "; " + evOllamaWire},
 		"bedrock":   {Partial, Pass, "count-tokens route via the adapter; some regions and models only", "bedrock/pydantic-ai/test_anthropic_bedrock_count_tokens_real_api.0.json; bedrock/pydantic-ai/test_anthropic_bedrock_count_tokens_error.0.json"},
-		"azure":     {Unknown, Pass, "", "wire.md B.4 (probe)"},
+		"azure":     {Full, Pass, "Token Count API", evFoundryMS + "; " + evFoundryOver},
 		"vertex":    {Full, Pass, "count-tokens:rawPredict", "wire.md B.3"},
 	},
 	AnthropicBeta: {
@@ -275,7 +281,7 @@ var matrix = [numFeatures]row{
 	TopP: {
 		"anthropic": {Full, Pass, "", evDocs},
 		"zai":       {Unknown, Pass, "", ""},
-		"minimax":   {Unknown, Pass, "", ""},
+		"minimax":   {Full, Pass, "documented as fully supported", evMinimaxDoc},
 		"ollama":    {Full, Pass, "", "ollama/23-temperature-topk-metadata-nonstream.json"},
 		"bedrock":   {Full, Pass, "", evAWSSchema},
 		"azure":     {Full, Pass, "", evFirstParty},
@@ -293,7 +299,7 @@ var matrix = [numFeatures]row{
 	Metadata: {
 		"anthropic": {Full, Pass, "", evDocs},
 		"zai":       {Unknown, Pass, "", ""},
-		"minimax":   {Unknown, Pass, "", ""},
+		"minimax":   {Full, Pass, "documented as fully supported", evMinimaxDoc},
 		"ollama":    {None, Strip, "ignored", evOllamaWire + "; ollama/23-temperature-topk-metadata-nonstream.json"},
 		"bedrock":   {Full, Pass, "", "bedrock/pydantic-ai/test_anthropic_bedrock_count_tokens_real_api.0.json"},
 		"azure":     {Full, Pass, "", evFirstParty},
