@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -21,7 +22,11 @@ const (
 	// ProvenanceRealTraffic is a cassette converted from a public recording in
 	// fixtures/real-traffic (whose own source field names the upstream repository and commit).
 	ProvenanceRealTraffic = "real-traffic"
-	// ProvenanceDerived is a cassette made by hand from a provider's documentation.
+	// ProvenanceDocumented is a cassette built from an example printed in a vendor's
+	// documentation; its header names the page (url:).
+	ProvenanceDocumented = "documented"
+	// ProvenanceDerived is a cassette ccrelay wrote itself from a provider's documentation
+	// (the rules it states, not an example it prints).
 	ProvenanceDerived = "derived"
 	// ProvenanceRelayOnly is a cassette without interactions: the relay answers the case itself
 	// (a matrix refusal or estimate) and no provider answer is on record.
@@ -30,10 +35,13 @@ const (
 
 // Provenance says where a cassette comes from. It is read from the cassette's header comment.
 type Provenance struct {
-	// Kind is one of recorded-live, real-traffic, derived or relay-only.
+	// Kind is one of recorded-live, real-traffic, documented, derived or relay-only.
 	Kind string `json:"kind"`
 	// Source is the recording, file or documentation section the cassette comes from.
 	Source string `json:"source,omitempty"`
+	// URL is the address of the vendor's documentation page whose example a documented
+	// cassette reproduces (required for documented, allowed for the others).
+	URL string `json:"url,omitempty"`
 	// Upstream names the public origin of a real-traffic source (repository, path, commit).
 	Upstream string `json:"upstream,omitempty"`
 	// Recorded says when, against what and with which command a live cassette was recorded.
@@ -45,7 +53,7 @@ type Provenance struct {
 }
 
 // Evidence reports whether the cassette shows a provider's real behaviour (recorded live or
-// from real traffic), as opposed to a derivation or no answer at all.
+// from real traffic), as opposed to a vendor's example, a derivation or no answer at all.
 func (p Provenance) Evidence() bool {
 	return p.Kind == ProvenanceLive || p.Kind == ProvenanceRealTraffic
 }
@@ -109,7 +117,7 @@ func parseCassette(data []byte, name string) (*cassetteFile, error) {
 	}
 	prov := parseHeader(data)
 	switch prov.Kind {
-	case ProvenanceLive, ProvenanceRealTraffic, ProvenanceDerived:
+	case ProvenanceLive, ProvenanceRealTraffic, ProvenanceDocumented, ProvenanceDerived:
 		if len(c.Interactions) == 0 {
 			return nil, fmt.Errorf("conformance: cassettes/%s: provenance %s but no interaction", name, prov.Kind)
 		}
@@ -118,16 +126,44 @@ func parseCassette(data []byte, name string) (*cassetteFile, error) {
 			return nil, fmt.Errorf("conformance: cassettes/%s: provenance relay-only but it has an interaction", name)
 		}
 	default:
-		return nil, fmt.Errorf("conformance: cassettes/%s: header says provenance %q; want %s, %s, %s or %s",
-			name, prov.Kind, ProvenanceLive, ProvenanceRealTraffic, ProvenanceDerived, ProvenanceRelayOnly)
+		return nil, fmt.Errorf("conformance: cassettes/%s: header says provenance %q; want %s", name, prov.Kind, strings.Join(ProvenanceKinds, ", "))
+	}
+	if prov.Kind == ProvenanceDocumented && prov.URL == "" {
+		return nil, fmt.Errorf("conformance: cassettes/%s: provenance documented without the documentation's address;"+
+			" add a header line `# url: https://...` naming the vendor page whose example the cassette reproduces", name)
+	}
+	if prov.URL != "" {
+		if err := checkDocURL(prov.URL); err != nil {
+			return nil, fmt.Errorf("conformance: cassettes/%s: url %q: %w", name, prov.URL, err)
+		}
 	}
 	return &cassetteFile{name: name, prov: prov, c: c, data: data}, nil
 }
 
+// ProvenanceKinds lists the provenance kinds, from the strongest evidence to none.
+var ProvenanceKinds = []string{ProvenanceLive, ProvenanceRealTraffic, ProvenanceDocumented, ProvenanceDerived, ProvenanceRelayOnly}
+
+// checkDocURL accepts an absolute http or https address of a documentation page.
+func checkDocURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return err
+	case u.Scheme != "https" && u.Scheme != "http":
+		return errors.New("want an absolute http(s) address of the documentation page")
+	case u.Host == "":
+		return errors.New("no host")
+	case strings.ContainsAny(s, " \t"):
+		return errors.New("an address has no spaces (one address per url: line)")
+	}
+	return nil
+}
+
 // parseHeader reads the provenance from the comment lines at the top of a cassette:
 //
-//	# provenance: real-traffic
-//	# source: fixtures/real-traffic/...
+//	# provenance: documented
+//	# source: what the page is and which example (a few words)
+//	# url: https://docs.example.com/page#example
 //	#   a continuation line
 //	# note: ...
 func parseHeader(data []byte) Provenance {
@@ -156,6 +192,8 @@ func parseHeader(data []byte) Provenance {
 			p.Kind, last = val, &p.Kind
 		case "source":
 			p.Source, last = val, &p.Source
+		case "url":
+			p.URL, last = val, &p.URL
 		case "upstream":
 			p.Upstream, last = val, &p.Upstream
 		case "recorded":
@@ -183,6 +221,7 @@ func (p Provenance) header(providerType, caseName string) []byte {
 	}
 	line("provenance", p.Kind)
 	line("source", p.Source)
+	line("url", p.URL)
 	line("upstream", p.Upstream)
 	line("recorded", p.Recorded)
 	line("client-request", p.ClientRequest)

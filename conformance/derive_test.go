@@ -8,7 +8,9 @@ package conformance
 //	go test ./conformance -run TestCassettesUpToDate            # the files on disk are what it makes
 //	go test ./conformance -run TestCassettesUpToDate -update    # rewrite them
 //
-// Recorded-live cassettes (written by `ccrelay conform --record`) are never touched.
+// Recorded-live cassettes (written by `ccrelay conform --record`) and documented ones (built
+// from an example a vendor's documentation prints, with its url:) are never touched, nor the
+// client request overrides beside documented cassettes.
 //
 // How a client request override is derived from a recorded upstream request (clientFrom):
 //   - anthropic, zai, minimax, ollama, azure: the recorded body, with "model" set to the case's
@@ -94,8 +96,8 @@ func generated(t *testing.T) map[string][]byte {
 			if _, na := c.NotApplicable[p]; na || (p == "ollama" && c.Provoked) {
 				continue // ollama cassettes are recorded live (scripts/record/ollama.sh)
 			}
-			if live(p, c.Name) {
-				continue // a live recording replaces the generated cassette
+			if kept(p, c.Name) {
+				continue // a live recording or a vendor's example replaces the generated cassette
 			}
 			m, err := makeCassette(p, c)
 			if err != nil {
@@ -122,10 +124,11 @@ func generated(t *testing.T) map[string][]byte {
 	return files
 }
 
-// live reports whether the cassette on disk was recorded live.
-func live(p, name string) bool {
+// kept reports whether the cassette on disk is not the generator's: recorded live, or built
+// from a vendor's documented example.
+func kept(p, name string) bool {
 	cf, err := loadCassette(os.DirFS(filepath.Join("..", "cassettes")), p, name)
-	return err == nil && cf.prov.Kind == ProvenanceLive
+	return err == nil && (cf.prov.Kind == ProvenanceLive || cf.prov.Kind == ProvenanceDocumented)
 }
 
 // makeCassette makes the cassette of a provider type and case.
@@ -196,12 +199,16 @@ func TestCassettesUpToDate(t *testing.T) {
 			t.Errorf("cassettes/%s differs from what the generator makes (run with -update); diff:\n%s", name, clip(cmp.Diff(string(data), string(got)), 2000))
 		}
 	}
-	// Every override on disk belongs to a generated cassette (recorded-live cassettes use the
-	// canonical request).
+	// Every override on disk belongs to a generated cassette or a documented one
+	// (recorded-live cassettes use the canonical request).
 	entries, _ := filepath.Glob(filepath.Join(root, "*", "*"+overrideSuffix))
 	for _, e := range entries {
 		rel, _ := filepath.Rel(root, e)
 		if _, ok := want[rel]; ok {
+			continue
+		}
+		p, name := filepath.Dir(rel), strings.TrimSuffix(filepath.Base(rel), overrideSuffix)
+		if cf, err := loadCassette(os.DirFS(root), p, name); err == nil && cf.prov.Kind == ProvenanceDocumented {
 			continue
 		}
 		if *update {
@@ -243,7 +250,8 @@ const (
 func coverageTable(t *testing.T) string {
 	t.Helper()
 	short := map[string]string{
-		ProvenanceLive: "live", ProvenanceRealTraffic: "real", ProvenanceDerived: "derived", ProvenanceRelayOnly: "relay-only",
+		ProvenanceLive: "live", ProvenanceRealTraffic: "real", ProvenanceDocumented: "documented",
+		ProvenanceDerived: "derived", ProvenanceRelayOnly: "relay-only",
 	}
 	fsys := os.DirFS(filepath.Join("..", "cassettes"))
 	var b strings.Builder
