@@ -282,6 +282,8 @@ type failure struct {
 	status int
 	header http.Header
 	body   []byte
+	// notes are what the relay changed in the request and the answer (x-ccrelay-degraded).
+	notes []string
 }
 
 // label names the failed candidate in the combined error: the provider, and the key when the
@@ -293,8 +295,12 @@ func (f *failure) label() string {
 	return f.provider
 }
 
-// statusType is the status and Anthropic error type the failure answers with.
+// statusType is the status and Anthropic error type the failure answers with; zero for a nil
+// failure.
 func (f *failure) statusType() (int, string) {
+	if f == nil {
+		return 0, ""
+	}
 	if f.err != nil {
 		return f.err.Status, f.err.Type
 	}
@@ -386,17 +392,48 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	status := resp.StatusCode
 	r.debugAttempt(u, lease, call, status, r.now().Sub(started), nil)
 	ownKey := call.Bearer == "" // the relay's configured key, not the client's token
+	var f *failure              // an error answer, read whole (it is small) and already normalized
+	if status >= 400 {
+		f = capture(u, lease.Index(), strconv.Itoa(status), resp)
+		f.notes = call.Degraded
+	}
+	_, errType := f.statusType()
+	billing := errType == apierr.Billing
 	switch {
+	case status < 400:
+		r.router.Report(u.cfg.Name, true)
 	case in.op == provider.OpCountTokens && (status == http.StatusNotFound || status == http.StatusMethodNotAllowed || status == http.StatusNotImplemented):
 		// The provider does not count tokens: try the next one, without holding it against
 		// the provider's health or the key.
 		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: 0})
-		f := capture(u, lease.Index(), "count_tokens_unsupported", resp)
+		f.reason = "count_tokens_unsupported"
 		log.fail(f)
 		return tryResult{next: nextProvider}
+	case (status == http.StatusUnauthorized || status == http.StatusForbidden || billing) && ownKey:
+		// The provider refused the relay's own key (authentication, or its balance or quota):
+		// that is the relay's problem, not the client's (a 401 would tell Claude Code that its
+		// own key is wrong). Take the key out of rotation until its re-probe, and try the next
+		// key, then the next provider.
+		v := lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: -1, Rejected: billing})
+		r.router.Report(u.cfg.Name, true) // the provider answered; the key is the problem
+		f.reason = "key_rejected"
+		what := "rejected its configured key"
+		if billing {
+			f.reason, what = "billing", "refused its configured key for billing or quota:"
+		}
+		f.cause = fmt.Sprintf("%s %d (%s)", what, lease.Index(), f.cause)
+		if v.Disabled {
+			f.cause += fmt.Sprintf("; the key is out of rotation, probed again in %s", v.RetryIn.Round(time.Second))
+		}
+		if !billing {
+			f.err = errorf(http.StatusBadGateway, "provider %q rejected its configured key %d (%d): %s; fix the key in the configuration (this is not about your own credential)",
+				u.cfg.Name, lease.Index(), status, upstreamMessage(f.body))
+		}
+		log.fail(f)
+		log.pending = f
+		return tryResult{next: nextKey}
 	case status == http.StatusTooManyRequests:
 		v := lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: -1})
-		f := capture(u, lease.Index(), "429", resp)
 		f.retryAfter = v.CooledFor
 		if v.CooledFor > 0 {
 			f.cause += " (key cooling down for " + v.CooledFor.Round(time.Second).String() + ")"
@@ -404,51 +441,36 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 		log.fail(f)
 		log.pending = f
 		return tryResult{next: nextKey, retryAfter: v.CooledFor}
-	case (status == http.StatusUnauthorized || status == http.StatusForbidden) && ownKey:
-		// The provider refused the relay's own key: that is the relay's problem, not the
-		// client's (a 401 would tell Claude Code that its own key is wrong). Take the key out
-		// of rotation until its re-probe, and try the next key, then the next provider.
-		v := lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: -1})
-		r.router.Report(u.cfg.Name, true) // the provider answered; the key is the problem
-		f := capture(u, lease.Index(), "key_rejected", resp)
-		f.cause = fmt.Sprintf("rejected its configured key %d (%s)", lease.Index(), f.cause)
-		if v.Disabled {
-			f.cause += fmt.Sprintf("; the key is out of rotation, probed again in %s", v.RetryIn.Round(time.Second))
-		}
-		f.err = errorf(http.StatusBadGateway, "provider %q rejected its configured key %d (%d): %s; fix the key in the configuration (this is not about your own credential)",
-			u.cfg.Name, lease.Index(), status, upstreamMessage(f.body))
-		log.fail(f)
-		log.pending = f
-		return tryResult{next: nextKey}
 	case status == http.StatusNotFound && in.op == provider.OpMessages:
 		// Not this provider's model (or not an Anthropic endpoint): another may serve it.
 		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: 0})
 		r.router.Report(u.cfg.Name, true)
-		f := capture(u, lease.Index(), "404", resp)
 		log.fail(f)
 		log.pending = f
 		return tryResult{next: nextProvider}
 	case retryable(status):
 		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: -1})
-		f := capture(u, lease.Index(), strconv.Itoa(status), resp)
 		r.router.Fail(u.cfg.Name, f.cause)
 		log.fail(f)
 		log.pending = f
 		return tryResult{next: nextProvider}
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+	case !ownKey && (status == http.StatusUnauthorized || status == http.StatusForbidden):
 		// The client's own forwarded token was refused: the client's answer, unchanged.
 		lease.Release(keys.Outcome{Status: 0, Usage: 0})
 		r.router.Report(u.cfg.Name, true)
+		r.answerFailure(w, u, f, log)
+		return tryResult{next: done}
 	default:
-		r.router.Report(u.cfg.Name, true)
-	}
-	if len(log.fails) > 0 && status >= 400 && (ownKey || status != http.StatusUnauthorized && status != http.StatusForbidden) {
-		// A client error after earlier failures: the client gets every candidate's story.
 		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: 0})
-		f := capture(u, lease.Index(), strconv.Itoa(status), resp)
-		log.fail(f)
-		log.pending = f
-		return tryResult{next: nextProvider}
+		r.router.Report(u.cfg.Name, true)
+		if len(log.fails) > 0 {
+			// A client error after earlier failures: the client gets every candidate's story.
+			log.fail(f)
+			log.pending = f
+			return tryResult{next: nextProvider}
+		}
+		r.answerFailure(w, u, f, log)
+		return tryResult{next: done}
 	}
 	r.warnPending(log, "answered by "+u.cfg.Name)
 	h := w.Header()
@@ -471,6 +493,21 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 		r.affinity.Set(in.session, route.Binding{Provider: u.cfg.Name, Key: lease.Index()})
 	}
 	return tryResult{next: done}
+}
+
+// answerFailure answers the client with one provider's error answer (a client error, such as
+// a 400, that no other candidate would answer differently).
+func (r *Relay) answerFailure(w *recorder, u *upstream, f *failure, log *attemptLog) {
+	r.warnPending(log, "answered by "+u.cfg.Name)
+	h := w.Header()
+	h.Set(hdrProvider, u.cfg.Name)
+	h.Set(hdrAttempts, attemptsHeader(log.n, log.reasons, r.cfg.Routing.Debug))
+	w.failed = strings.Join(log.reasons, ",")
+	if len(f.notes) > 0 {
+		h.Set(hdrDegraded, strings.Join(f.notes, "; "))
+		u.count(f.notes...)
+	}
+	f.write(w)
 }
 
 // debugAttempt writes, at debug level, one line per upstream attempt: provider, key index,

@@ -8,15 +8,15 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/config"
-	"github.com/tidwall/gjson"
+	"github.com/ccrelay/ccrelay/relay/features"
 )
 
 // anthropicCompatible serves the provider types that speak the Anthropic Messages API as is:
 // anthropic, zai, minimax, ollama and azure. They differ only in base URL and auth header.
 type anthropicCompatible struct {
-	base *url.URL
+	base      *url.URL
+	typ, name string // the provider's type (its dialect) and name, for error messages
 }
 
 // authHeader says how a provider type takes its key.
@@ -47,7 +47,7 @@ func newAnthropicCompatible(_ context.Context, p *Provider, cfg config.Provider,
 	if err != nil {
 		return err
 	}
-	p.Adapter = &anthropicCompatible{base: u}
+	p.Adapter = &anthropicCompatible{base: u, typ: cfg.Type, name: cfg.Name}
 	mode := authXAPIKey
 	if cfg.Type == config.TypeMiniMax {
 		mode = authBearer
@@ -86,46 +86,39 @@ func (a *anthropicCompatible) Request(ctx context.Context, c *Call) (*http.Reque
 	return req, c.Body, err
 }
 
-// Response implements Adapter: bodies are already in Anthropic form, except non-JSON error
-// bodies (Ollama answers unknown routes with text/plain), which are wrapped so the client always
-// sees the Anthropic shape and the upstream text.
-func (a *anthropicCompatible) Response(_ *Call, resp *http.Response) (*http.Response, error) {
+// Response implements Adapter: successful bodies are already in Anthropic form; error bodies
+// are normalized by the provider type's dialect (features.NormalizeError): vendor error types
+// and codes become Anthropic's, balance and quota errors billing_error, and bare, text or HTML
+// bodies are wrapped naming the provider. A change is announced in c.Degraded
+// ("error=normalized:RULE").
+func (a *anthropicCompatible) Response(c *Call, resp *http.Response) (*http.Response, error) {
 	if resp.StatusCode < 400 {
 		return resp, nil
 	}
-	return wrapForeignError(resp, func(body []byte) (int, string, string) {
-		msg := strings.TrimSpace(string(body))
-		if msg == "" {
-			msg = http.StatusText(resp.StatusCode)
-		}
-		msg = "upstream: " + msg
-		if e := gjson.GetBytes(body, "error"); e.Type == gjson.String && e.Str != "" {
-			msg = e.Str // Ollama's {"error":"..."}
-		}
-		return resp.StatusCode, apierr.TypeForStatus(resp.StatusCode), msg
-	})
-}
-
-// maxErrorBody caps how much of an upstream error body is read.
-const maxErrorBody = 1 << 20
-
-// wrapForeignError reads an error body and, unless it is already Anthropic-shaped, replaces it
-// with the Anthropic envelope that convert derives from it.
-func wrapForeignError(resp *http.Response, convert func(body []byte) (status int, typ, msg string)) (*http.Response, error) {
 	body, err := readSmallBody(resp)
 	if err != nil {
 		return nil, err
 	}
-	if !apierr.IsAnthropicShaped(body) {
-		status, typ, msg := convert(body)
-		resp.StatusCode = status
-		resp.Status = fmt.Sprintf("%d %s", status, http.StatusText(status))
+	at := ""
+	if resp.Request != nil && resp.Request.URL != nil {
+		at = resp.Request.URL.Scheme + "://" + resp.Request.URL.Host + resp.Request.URL.Path
+	}
+	n := features.NormalizeError(a.typ, a.name, at, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	if n.Changed {
+		resp.StatusCode = n.Status
+		resp.Status = fmt.Sprintf("%d %s", n.Status, http.StatusText(n.Status))
 		resp.Header.Set("Content-Type", "application/json")
-		body = apierr.Body(typ, msg, gjson.GetBytes(body, "request_id").String())
+		body = n.Body
+		if c != nil {
+			c.Degraded = append(c.Degraded, "error=normalized:"+n.Rule)
+		}
 	}
 	setBody(resp, body)
 	return resp, nil
 }
+
+// maxErrorBody caps how much of an upstream error body is read.
+const maxErrorBody = 1 << 20
 
 // newPost builds a POST with a body that ends exactly at its Content-Length, so the transport
 // never reads past it (golang/go#40747), and that can be replayed (GetBody) for retries.
