@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/ccrelay/ccrelay/relay/keys"
 	"github.com/ccrelay/ccrelay/relay/route"
@@ -25,13 +26,19 @@ type modelInfo struct {
 const unknownCreated = "1970-01-01T00:00:00Z"
 
 // modelList lists each enabled provider's models and the client-side names of its
-// model_mapping, in provider order, without duplicates (the first provider wins).
+// model_mapping, in provider order, without duplicates (the first provider wins). A provider
+// whose models were discovered (discovered.go) lists its discovered mapping and the models as
+// the provider lists them.
 func (r *Relay) modelList() []modelInfo {
 	var out []modelInfo
 	seen := map[string]bool{}
 	for _, u := range r.upstreams {
-		keys := make([]string, 0, len(u.cfg.ModelMapping))
-		for k := range u.cfg.ModelMapping {
+		mapping, models, how := u.cfg.ModelMapping, u.cfg.Models, ""
+		if d := u.discovered.p.Load(); d != nil && len(mapping) == 0 && len(models) == 0 {
+			mapping, models, how = d.mapping, d.installed, ", discovered"
+		}
+		keys := make([]string, 0, len(mapping))
+		for k := range mapping {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
@@ -39,14 +46,14 @@ func (r *Relay) modelList() []modelInfo {
 			if !seen[k] {
 				seen[k] = true
 				out = append(out, modelInfo{Type: "model", ID: k, DisplayName: k, CreatedAt: unknownCreated,
-					Description: "served by " + u.cfg.Name + " (" + u.cfg.Type + ") as " + u.cfg.ModelMapping[k]})
+					Description: "served by " + u.cfg.Name + " (" + u.cfg.Type + how + ") as " + mapping[k]})
 			}
 		}
-		for _, m := range u.cfg.Models {
+		for _, m := range models {
 			if !seen[m] {
 				seen[m] = true
 				out = append(out, modelInfo{Type: "model", ID: m, DisplayName: m, CreatedAt: unknownCreated,
-					Description: "served by " + u.cfg.Name + " (" + u.cfg.Type + ")"})
+					Description: "served by " + u.cfg.Name + " (" + u.cfg.Type + how + ")"})
 			}
 		}
 	}
@@ -124,11 +131,40 @@ type providerStatus struct {
 	// Features counts the feature matrix's actions on this provider since start:
 	// "cache_control=stripped", "tool_choice_any=refused", ...
 	Features map[string]int64 `json:"features"`
+	// Reachability is what the last health probe found: reachable, unreachable, or unknown
+	// (not probed: before Relay.Start, or with routing.health_interval 0s).
+	Reachability string `json:"reachability"`
+	// LastError is why the last probe failed; CheckedAt is when it ran (RFC 3339).
+	LastError string `json:"last_error,omitempty"`
+	CheckedAt string `json:"checked_at,omitempty"`
+	// Discovered is what the relay learned from an ollama provider itself.
+	Discovered *discoveredStatus `json:"discovered,omitempty"`
 }
 
-// canServe reports whether the provider could take a request now.
+// discoveredStatus is an ollama provider's discovery in /v1/providers and /health.
+type discoveredStatus struct {
+	// Version is Ollama's (GET /api/version).
+	Version string `json:"version,omitempty"`
+	// Installed are the models Ollama lists; Mapping is what claude-* is served with.
+	Installed []string          `json:"installed,omitempty"`
+	Mapping   map[string]string `json:"mapping,omitempty"`
+	// Context is the context length the relay knows for each model, in tokens.
+	Context map[string]int `json:"context,omitempty"`
+}
+
+// providerHealth is a provider in /health when server.auth is configured and the client did not
+// send the key: its state, without address, keys or error text.
+type providerHealth struct {
+	Name         string `json:"name"`
+	Type         string `json:"type"`
+	State        string `json:"state"`
+	Reachability string `json:"reachability"`
+}
+
+// canServe reports whether the provider could take a request now: its circuit is not open, a
+// key is available, and the last probe did not find it unreachable.
 func (p providerStatus) canServe() bool {
-	return p.State != route.Open && (len(p.Keys) == 0 || p.KeysAvailable > 0)
+	return p.State != route.Open && (len(p.Keys) == 0 || p.KeysAvailable > 0) && p.Reachability != reachUnreachable
 }
 
 func (r *Relay) providerStatuses() []providerStatus {
@@ -146,6 +182,12 @@ func (r *Relay) providerStatuses() []providerStatus {
 			Models: len(u.cfg.Models), Mapped: len(u.cfg.ModelMapping),
 			Features: u.countsSnapshot(),
 		}
+		var pr *probeResult
+		ps.Reachability, pr = u.health.reachability()
+		if pr != nil {
+			ps.LastError, ps.CheckedAt = pr.err, pr.at.UTC().Format(time.RFC3339)
+		}
+		ps.Discovered = discoveredStatusOf(u)
 		for _, k := range ps.Keys {
 			switch {
 			case k.Disabled:
@@ -161,15 +203,48 @@ func (r *Relay) providerStatuses() []providerStatus {
 	return out
 }
 
-func (r *Relay) serveProviders(w *recorder, _ *http.Request) {
+// discoveredStatusOf describes what the relay learned from an ollama provider; nil for others.
+func discoveredStatusOf(u *upstream) *discoveredStatus {
+	o := u.discovered.ollama.Load()
+	if o == nil {
+		return nil
+	}
+	ds := &discoveredStatus{Context: map[string]int{}}
+	if d := u.discovered.p.Load(); d != nil {
+		ds.Installed, ds.Mapping = d.installed, d.mapping
+	}
+	models := ds.Installed
+	if !o.discover {
+		models = configuredModels(u.cfg)
+	}
+	for _, m := range models {
+		if l, ok := o.limit(m); ok {
+			ds.Context[m] = l.tokens
+		}
+	}
+	o.mu.Lock()
+	ds.Version = o.version
+	o.mu.Unlock()
+	return ds
+}
+
+// serveProviders answers GET /v1/providers. With server.auth configured it needs the client's
+// key, as /v1/messages does: it shows addresses, keys' states and errors.
+func (r *Relay) serveProviders(w *recorder, req *http.Request) {
+	if e := r.authError(req); e != nil {
+		writeError(w, e)
+		return
+	}
 	writeJSON(w, http.StatusOK, struct {
 		Data     []providerStatus `json:"data"`
 		Strategy string           `json:"strategy"`
 	}{r.providerStatuses(), r.cfg.Routing.Strategy})
 }
 
-// serveHealth answers 200 while at least one provider can serve, 503 otherwise.
-func (r *Relay) serveHealth(w *recorder, _ *http.Request) {
+// serveHealth answers 200 while at least one provider can serve (and was not found
+// unreachable), 503 otherwise. It needs no key; with server.auth configured, a client without
+// the key sees only the status and each provider's state, without addresses or error text.
+func (r *Relay) serveHealth(w *recorder, req *http.Request) {
 	ps := r.providerStatuses()
 	status, word := http.StatusOK, "ok"
 	serving := 0
@@ -180,6 +255,17 @@ func (r *Relay) serveHealth(w *recorder, _ *http.Request) {
 	}
 	if serving == 0 {
 		status, word = http.StatusServiceUnavailable, "unavailable"
+	}
+	if r.authError(req) != nil {
+		brief := make([]providerHealth, len(ps))
+		for i, p := range ps {
+			brief[i] = providerHealth{Name: p.Name, Type: p.Type, State: p.State, Reachability: p.Reachability}
+		}
+		writeJSON(w, status, struct {
+			Status    string           `json:"status"`
+			Providers []providerHealth `json:"providers"`
+		}{word, brief})
+		return
 	}
 	writeJSON(w, status, struct {
 		Status    string           `json:"status"`

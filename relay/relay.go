@@ -67,6 +67,10 @@ type Relay struct {
 	// deepDetect is false when no request can need more than its top-level parameters read
 	// (see needsDeepDetect), and the relay then skips the walk of every message and tool.
 	deepDetect bool
+	// getenv is Options.Getenv (CCRELAY_OLLAMA_MODEL); nil means os.Getenv.
+	getenv func(string) string
+	// bg is the state of what Start runs (health.go).
+	bg background
 }
 
 // upstream is one enabled provider with its runtime state.
@@ -78,6 +82,8 @@ type upstream struct {
 	inFlight atomic.Int64
 	// discovered is what the relay learned from the provider at run time (discovered.go).
 	discovered discoveredState
+	// health is the provider's reachability as the last probe found it (health.go).
+	health healthState
 
 	// counts are the feature-matrix counters shown in /v1/providers: "feature=action" of every
 	// strip and degradation, and "feature=refused" of every refusal.
@@ -123,6 +129,7 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		log:       opts.Logger,
 		access:    opts.AccessLog,
 		now:       opts.Now,
+		getenv:    opts.Getenv,
 		maxBody:   cfg.Server.MaxBodyBytes,
 		idle:      cfg.Server.Timeouts.StreamIdle.Or(config.DefaultStreamIdleTimeout),
 	}
@@ -174,6 +181,13 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 	}
 	return r, nil
 }
+
+// Start runs the first health probe of every provider and the first discovery of a local
+// Ollama's models (bounded to a couple of seconds in all), then probes every provider every
+// routing.health_interval until ctx is done. It returns lines for the operator: what claude-*
+// is mapped to, what is unreachable, what to fix. New starts nothing: a relay that is never
+// started (the tests that replay recorded traffic) sends nothing of its own upstream.
+func (r *Relay) Start(ctx context.Context) []string { return r.start(ctx) }
 
 // needsDeepDetect reports whether requests need features.Detect's walk of every node, rather
 // than features.DetectTop's top-level parameters: when any provider's feature matrix row (with
