@@ -197,6 +197,11 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	for _, line := range describeListen(ln.Addr().String(), cfg.Server.Auth).Lines {
 		fmt.Fprintln(stdout, "ccrelay:", line)
 	}
+	// The first health probes and the discovery of a local Ollama's models (at most ~2 s); the
+	// probes then go on in the background until ctx is done.
+	for _, line := range h.Start(ctx) {
+		fmt.Fprintln(stdout, "ccrelay:", line)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
