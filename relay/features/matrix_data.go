@@ -92,7 +92,7 @@ var matrix = [numFeatures]row{
 	ThinkingEnabled: {
 		"anthropic": {Full, Pass, "", "anthropic/fantasy/claude-sonnet-4.thinking.0.json"},
 		"zai":       {Unknown, Pass, "", ""},
-		"minimax":   {Partial, Pass, "documented as supported (the page's notes also list thinking as ignored); thinking blocks carry signatures and must be echoed back whole; MiniMax-M3 reported to answer 400 to type enabled (allowed: adaptive, disabled)", evMinimaxDoc + "; https://github.com/HenriGrimm/Minnow/issues/364"},
+		"minimax":   {Full, Pass, "documented as supported on M2.x (its notes also list thinking as ignored); thinking blocks carry signatures and must be echoed back whole; MiniMax-M3 reported to answer 400 to type enabled (allowed: adaptive, disabled)", evMinimaxDoc + "; https://github.com/HenriGrimm/Minnow/issues/364"},
 		"ollama":    {Partial, Pass, "turns thinking on for thinking models, ignored by others; history signatures are discarded", "ollama/13-thinking-enabled-nonstream.json; ollama/17-thinking-on-non-thinking-model-nonstream.json"},
 		"bedrock":   {Full, Pass, "", evAWSSchema},
 		"azure":     {Full, Pass, "", evFirstParty},
