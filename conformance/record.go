@@ -55,6 +55,7 @@ func record(ctx context.Context, opts Options, providers []string, sel []*Case) 
 		rep.Providers = append(rep.Providers, pr)
 	}
 	rep.Drift = driftOf(rep)
+	rep.finish()
 	return rep, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -30,7 +31,7 @@ func (rep *Report) Write(w io.Writer, format string) error {
 	case FormatJSON:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := enc.Encode(rep.finished()); err != nil {
 			return fmt.Errorf("conformance: write json: %w", err)
 		}
 		return nil
@@ -40,18 +41,63 @@ func (rep *Report) Write(w io.Writer, format string) error {
 	return fmt.Errorf("conformance: unknown format %q; want %s", format, strings.Join(Formats, ", "))
 }
 
-// summary is the one-line count of a report.
+// finished returns a copy of the report whose summaries are counted from its results (a
+// report built by hand has none).
+func (rep *Report) finished() *Report {
+	out := *rep
+	out.Providers = slices.Clone(rep.Providers)
+	out.finish()
+	return &out
+}
+
+// legend says what the counts of cassettes mean.
+const legend = "what the cases rest on: recorded = recorded live or public real traffic of the service;" +
+	" documented = an example printed in the vendor's documentation; derived = written by ccrelay from the documentation;" +
+	" relay-only = answered by the relay itself, no provider answer on record"
+
+// summary is the one-line count of a report: all results by status, then what they rest on.
 func (rep *Report) summary() string {
-	n := rep.Counts()
-	s := fmt.Sprintf("%d passed, %d failed", n[Pass], n[Fail])
-	if n[NotApplicable] > 0 {
-		s += fmt.Sprintf(", %d not applicable", n[NotApplicable])
+	t := rep.finished().Summary
+	s := fmt.Sprintf("%d passed, %d failed", t.Passed, t.Failed)
+	if t.NotApplicable > 0 {
+		s += fmt.Sprintf(", %d not applicable", t.NotApplicable)
 	}
-	if n[Skipped] > 0 {
-		s += fmt.Sprintf(", %d skipped", n[Skipped])
+	if t.Skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", t.Skipped)
+	}
+	return s + " — " + t.Cassettes.String()
+}
+
+// Line is the one-line account of a provider type's results, as every report format prints
+// it: "zai: 21 passed — 0 recorded, 6 documented, 12 derived, 3 relay-only". Failed, not
+// applicable and skipped cases are named when there are any.
+func (p *ProviderReport) Line() string {
+	t := tally(p.Results)
+	s := fmt.Sprintf("%s: %d passed", p.Provider, t.Passed)
+	if t.Failed > 0 {
+		s += fmt.Sprintf(", %d failed", t.Failed)
+	}
+	if t.NotApplicable > 0 {
+		s += fmt.Sprintf(", %d not applicable", t.NotApplicable)
+	}
+	if t.Skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", t.Skipped)
+	}
+	return s + " — " + t.Cassettes.String()
+}
+
+// String renders the counts: "0 recorded, 6 documented, 12 derived, 3 relay-only", with the
+// cases without a usable cassette when there are any.
+func (c CassetteCounts) String() string {
+	s := fmt.Sprintf("%d recorded, %d documented, %d derived, %d relay-only", c.Recorded, c.Documented, c.Derived, c.RelayOnly)
+	if c.Missing > 0 {
+		s += fmt.Sprintf(", %d without a usable cassette", c.Missing)
 	}
 	return s
 }
+
+// noDrift is what a recording's report says when no cell was contradicted.
+const noDrift = "drift: none; no recording contradicts the matrix"
 
 // detail is the short explanation shown next to a result.
 func (r *Result) detail() string {
@@ -64,9 +110,13 @@ func (r *Result) detail() string {
 		return strings.Join(r.Failures(), " | ")
 	}
 	var notes []string
+	kind := r.Provenance.Kind
+	if kind == "" {
+		kind = ProvenanceDerived
+	}
 	for _, o := range r.Matrix {
 		if o.Observed != "" && !o.Evidence {
-			notes = append(notes, fmt.Sprintf("%s %s (derived)", o.Feature, o.Observed))
+			notes = append(notes, fmt.Sprintf("%s %s (%s)", o.Feature, o.Observed, kind))
 		} else if o.Observed != "" {
 			notes = append(notes, fmt.Sprintf("%s %s", o.Feature, o.Observed))
 		} else if o.Action != "pass" {
@@ -89,6 +139,8 @@ func (r *Result) sourceCell() string {
 	switch {
 	case r.Provenance.Recorded != "":
 		return r.Provenance.Recorded
+	case r.Provenance.Kind == ProvenanceDocumented && r.Provenance.URL != "":
+		return r.Provenance.URL
 	case r.Provenance.Source != "":
 		return r.Provenance.Source
 	}
@@ -126,6 +178,12 @@ func (rep *Report) writeText(w io.Writer) error {
 		for _, d := range rep.Drift {
 			fmt.Fprintf(w, "  %s %s: declared %s, observed %s (%s): %s\n", d.Provider, d.Feature, d.Declared, d.Observed, d.Case, d.Detail)
 		}
+	} else if rep.Mode == "record" {
+		fmt.Fprintf(w, "\n%s\n", noDrift)
+	}
+	fmt.Fprintf(w, "\n%s\n", legend)
+	for i := range rep.Providers {
+		fmt.Fprintln(w, rep.Providers[i].Line())
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n", rep.summary())
 	return err
@@ -154,7 +212,14 @@ func (rep *Report) writeMarkdown(w io.Writer) error {
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", d.Provider, d.Feature, d.Declared, d.Observed, d.Case, mdCell(d.Detail))
 		}
 		fmt.Fprintln(w)
+	} else if rep.Mode == "record" {
+		fmt.Fprintf(w, "## drift\n\n%s\n\n", noDrift)
 	}
+	fmt.Fprintf(w, "## summary\n\n")
+	for i := range rep.Providers {
+		fmt.Fprintf(w, "- %s\n", rep.Providers[i].Line())
+	}
+	fmt.Fprintf(w, "\n%s\n\n", legend)
 	_, err := fmt.Fprintf(w, "%s\n", rep.summary())
 	return err
 }
@@ -170,12 +235,44 @@ type junitSuites struct {
 }
 
 type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Time     string      `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+// junitProperties are a provider type's suite properties: the counts of cassettes by
+// provenance (cassettes.recorded is cassettes.recorded-live plus cassettes.real-traffic), the
+// summary line, and after a recording each contradicted cell (drift.<feature>).
+func (rep *Report) junitProperties(p *ProviderReport) []junitProperty {
+	c := tally(p.Results).Cassettes
+	props := []junitProperty{
+		{"cassettes.recorded", fmt.Sprint(c.Recorded)},
+		{"cassettes.recorded-live", fmt.Sprint(c.RecordedLive)},
+		{"cassettes.real-traffic", fmt.Sprint(c.RealTraffic)},
+		{"cassettes.documented", fmt.Sprint(c.Documented)},
+		{"cassettes.derived", fmt.Sprint(c.Derived)},
+		{"cassettes.relay-only", fmt.Sprint(c.RelayOnly)},
+	}
+	if c.Missing > 0 {
+		props = append(props, junitProperty{"cassettes.missing", fmt.Sprint(c.Missing)})
+	}
+	props = append(props, junitProperty{"summary", p.Line()})
+	for _, d := range rep.Drift {
+		if d.Provider == p.Provider {
+			props = append(props, junitProperty{"drift." + d.Feature,
+				fmt.Sprintf("declared %s, observed %s (%s): %s", d.Declared, d.Observed, d.Case, d.Detail)})
+		}
+	}
+	return props
 }
 
 type junitCase struct {
@@ -198,8 +295,9 @@ type junitText struct {
 
 func (rep *Report) writeJUnit(w io.Writer) error {
 	all := junitSuites{Name: "ccrelay conform " + rep.Mode}
-	for _, p := range rep.Providers {
-		s := junitSuite{Name: "conformance/" + p.Provider}
+	for i := range rep.Providers {
+		p := &rep.Providers[i]
+		s := junitSuite{Name: "conformance/" + p.Provider, Properties: rep.junitProperties(p)}
 		var total float64
 		for _, r := range p.Results {
 			secs := r.Duration.Seconds()

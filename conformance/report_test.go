@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 )
 
 // sampleReport is a fixed report with a pass, a failure, a case that does not apply, a matrix
-// row and a drift entry.
+// row and a drift entry for ollama, and for zai cases on each kind of cassette that is not
+// recorded (documented, derived, relay-only, missing).
 func sampleReport() *Report {
 	return &Report{
 		Mode: "replay",
@@ -37,6 +39,27 @@ func sampleReport() *Report {
 			Matrix: []MatrixRow{
 				{Feature: "tool_choice_any", Declared: features.None, Action: features.Refuse, Cases: []string{"tool-choice-any"}, Verdict: verdictContradicted},
 				{Feature: "stop_sequences", Declared: features.Partial, Action: features.Degrade, Observed: features.Partial, Cases: []string{"stop-sequence"}, Verdict: verdictAgrees},
+			},
+		}, {
+			Provider: "zai",
+			Results: []Result{
+				{Provider: "zai", Case: "text-stream", Status: Pass, Cassette: "cassettes/zai/text-stream.yaml",
+					Provenance: Provenance{Kind: ProvenanceDocumented, Source: "Z.AI, Claude API compatibility, the streaming example",
+						URL: "https://docs.z.ai/guides/develop/claude/introduction"},
+					Checks: []Check{{Name: "upstream request", OK: true}},
+					Matrix: []Observation{{Feature: "streaming", Declared: features.Full, Action: features.Pass, Observed: features.Full, OK: true}},
+					Duration: 4 * time.Millisecond},
+				{Provider: "zai", Case: "tool-use", Status: Pass, Cassette: "cassettes/zai/tool-use.yaml",
+					Provenance: Provenance{Kind: ProvenanceDerived, Source: "shared/spec/wire.md B.5"},
+					Checks:     []Check{{Name: "upstream request", OK: true}},
+					Matrix:     []Observation{{Feature: "tools", Declared: features.Full, Action: features.Pass, Observed: features.Full, OK: true}},
+					Duration:   5 * time.Millisecond},
+				{Provider: "zai", Case: "image-url", Status: Pass, Cassette: "cassettes/zai/image-url.yaml",
+					Provenance: Provenance{Kind: ProvenanceRelayOnly, Source: "relay/features matrix: zai/image_url"},
+					Checks:     []Check{{Name: "matrix action", OK: true, Detail: "refused without calling the provider"}},
+					Duration:   time.Millisecond},
+				{Provider: "zai", Case: "count-tokens", Status: Fail, Cassette: "cassettes/zai/count-tokens.yaml",
+					Checks: []Check{{Name: "cassette", OK: false, Detail: "cassettes/zai/count-tokens.yaml is missing"}}},
 			},
 		}},
 		Drift: []Drift{{Provider: "ollama", Feature: "tool_choice_any", Declared: features.None, Observed: features.Full, Case: "tool-choice-any", Detail: "the model called final_result"}},
@@ -67,12 +90,31 @@ func TestReportFormats(t *testing.T) {
 	}
 }
 
+// TestReportRecordSaysNoDrift checks that a recording's report says when no cell drifted, in
+// text and markdown, and that a replay's report does not.
+func TestReportRecordSaysNoDrift(t *testing.T) {
+	for _, format := range []string{FormatText, FormatMarkdown} {
+		for _, mode := range []string{"record", "replay"} {
+			rep := sampleReport()
+			rep.Mode, rep.Drift = mode, nil
+			var b bytes.Buffer
+			if err := rep.Write(&b, format); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(b.String(), noDrift); got != (mode == "record") {
+				t.Errorf("%s %s: says %q: %v, want %v", format, mode, noDrift, got, mode == "record")
+			}
+		}
+	}
+}
+
 func TestReportOK(t *testing.T) {
 	rep := sampleReport()
 	if rep.OK() {
 		t.Error("a report with a failure is OK")
 	}
 	rep.Providers[0].Results[1].Status = Pass
+	rep.Providers[1].Results[3].Status = Pass
 	if !rep.OK() {
 		t.Error("a report without failures is not OK")
 	}

@@ -24,6 +24,8 @@ type Report struct {
 	Mode string `json:"mode"`
 	// Providers holds one entry per provider type, in the order run.
 	Providers []ProviderReport `json:"providers"`
+	// Summary counts all the results, by status and by what their cassettes rest on.
+	Summary Tally `json:"summary"`
 	// Drift lists, after a recording, where a provider's observed behaviour contradicts the
 	// matrix.
 	Drift []Drift `json:"drift,omitempty"`
@@ -31,9 +33,43 @@ type Report struct {
 
 // ProviderReport is the outcome of the cases of one provider type, with its matrix row.
 type ProviderReport struct {
-	Provider string      `json:"provider"`
-	Results  []Result    `json:"results"`
-	Matrix   []MatrixRow `json:"matrix"`
+	Provider string `json:"provider"`
+	// Summary counts the provider type's results, by status and by what their cassettes rest
+	// on.
+	Summary Tally       `json:"summary"`
+	Results []Result    `json:"results"`
+	Matrix  []MatrixRow `json:"matrix"`
+}
+
+// Tally counts results by status, and the cases that ran against a cassette by the cassette's
+// provenance: what the passes rest on.
+type Tally struct {
+	Passed        int `json:"passed"`
+	Failed        int `json:"failed"`
+	NotApplicable int `json:"not_applicable"`
+	Skipped       int `json:"skipped"`
+	// Cassettes counts the passed and failed cases by their cassette's provenance.
+	Cassettes CassetteCounts `json:"cassettes"`
+}
+
+// CassetteCounts counts cases by the provenance of the cassette they ran against.
+type CassetteCounts struct {
+	// Recorded counts the cassettes recorded from the real service: RecordedLive plus
+	// RealTraffic.
+	Recorded int `json:"recorded"`
+	// RecordedLive counts recorded-live cassettes (`ccrelay conform --record`).
+	RecordedLive int `json:"recorded_live"`
+	// RealTraffic counts real-traffic cassettes (public recordings of others).
+	RealTraffic int `json:"real_traffic"`
+	// Documented counts cassettes built from an example in a vendor's documentation.
+	Documented int `json:"documented"`
+	// Derived counts cassettes ccrelay wrote itself from the documentation.
+	Derived int `json:"derived"`
+	// RelayOnly counts relay-only cassettes: the relay answers, no provider answer is on
+	// record.
+	RelayOnly int `json:"relay_only"`
+	// Missing counts cases whose cassette is missing or could not be read.
+	Missing int `json:"missing,omitempty"`
 }
 
 // Result is the outcome of one case for one provider type.
@@ -174,6 +210,71 @@ func (rep *Report) OK() bool {
 		}
 	}
 	return true
+}
+
+// tally counts results by status and by the provenance of their cassettes.
+func tally(results []Result) Tally {
+	var t Tally
+	for _, r := range results {
+		switch r.Status {
+		case Pass:
+			t.Passed++
+		case Fail:
+			t.Failed++
+		case NotApplicable:
+			t.NotApplicable++
+			continue
+		case Skipped:
+			t.Skipped++
+			continue
+		default:
+			continue
+		}
+		c := &t.Cassettes
+		switch r.Provenance.Kind {
+		case ProvenanceLive:
+			c.RecordedLive++
+			c.Recorded++
+		case ProvenanceRealTraffic:
+			c.RealTraffic++
+			c.Recorded++
+		case ProvenanceDocumented:
+			c.Documented++
+		case ProvenanceDerived:
+			c.Derived++
+		case ProvenanceRelayOnly:
+			c.RelayOnly++
+		default:
+			c.Missing++
+		}
+	}
+	return t
+}
+
+// add adds u to t.
+func (t *Tally) add(u Tally) {
+	t.Passed += u.Passed
+	t.Failed += u.Failed
+	t.NotApplicable += u.NotApplicable
+	t.Skipped += u.Skipped
+	c, d := &t.Cassettes, u.Cassettes
+	c.Recorded += d.Recorded
+	c.RecordedLive += d.RecordedLive
+	c.RealTraffic += d.RealTraffic
+	c.Documented += d.Documented
+	c.Derived += d.Derived
+	c.RelayOnly += d.RelayOnly
+	c.Missing += d.Missing
+}
+
+// finish sets the summaries of the report and of each provider type from the results.
+func (rep *Report) finish() {
+	rep.Summary = Tally{}
+	for i := range rep.Providers {
+		p := &rep.Providers[i]
+		p.Summary = tally(p.Results)
+		rep.Summary.add(p.Summary)
+	}
 }
 
 // Counts returns how many results have each status.

@@ -106,6 +106,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		pr.Matrix = matrixRows(&opts, p, pr.Results)
 		rep.Providers = append(rep.Providers, pr)
 	}
+	rep.finish()
 	return rep, nil
 }
 
