@@ -89,7 +89,9 @@ func (l lineWriter) Write(p []byte) (int, error) { return l.w.Write(p) }
 
 func TestServeRelaysToTheConfiguredProvider(t *testing.T) {
 	ix := relaytest.MustLoad(t, relaytest.Fixture(t, "ollama/01-text-nonstream.json"))
-	up := relaytest.NewUpstream(t, relaytest.Replay(ix))
+	// Looped: serve's Relay.Start also asks the ollama provider's native API (GET /api/version,
+	// GET /api/tags), which this replayer answers with the same recording.
+	up := relaytest.NewUpstream(t, relaytest.ReplayWith(relaytest.ReplayOptions{Loop: true}, ix))
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "ccrelay.yaml")
 	os.WriteFile(cfgPath, []byte(`providers:
