@@ -47,6 +47,9 @@ func record(ctx context.Context, opts Options, providers []string, sel []*Case) 
 		if err != nil {
 			return nil, err
 		}
+		if opts.BaseURL != "" {
+			pc.BaseURL = opts.BaseURL
+		}
 		pr := ProviderReport{Provider: p}
 		for _, c := range sel {
 			pr.Results = append(pr.Results, recordCase(ctx, &opts, p, pc, c))
@@ -60,7 +63,9 @@ func record(ctx context.Context, opts Options, providers []string, sel []*Case) 
 }
 
 // recordProvider returns the configured provider of a type: the first enabled one of the
-// configuration, else one built from the environment.
+// configuration, else one built from the environment (ANTHROPIC_API_KEY, ZAI_API_KEY,
+// MINIMAX_API_KEY; the AWS and Google settings for bedrock and vertex), so that a key in the
+// environment records even where a configuration file without that provider is found.
 func recordProvider(cfg *config.Config, providerType string, getenv func(string) string) (config.Provider, error) {
 	if cfg != nil {
 		for _, p := range cfg.Providers {
@@ -68,7 +73,6 @@ func recordProvider(cfg *config.Config, providerType string, getenv func(string)
 				return p, nil
 			}
 		}
-		return config.Provider{}, fmt.Errorf("conformance: record: the configuration %s has no enabled provider of type %s", cfg.Source, providerType)
 	}
 	lookup := func(k string) (string, bool) { v := getenv(k); return v, v != "" }
 	for _, p := range config.FromEnv(lookup).Providers {
@@ -82,7 +86,31 @@ func recordProvider(cfg *config.Config, providerType string, getenv func(string)
 		// credential chain; CLOUD_ML_REGION, ANTHROPIC_VERTEX_PROJECT_ID and ADC).
 		return config.Provider{Name: providerType, Type: providerType}, nil
 	}
-	return config.Provider{}, fmt.Errorf("conformance: record: no %s provider: pass --config with one (its key, and for azure azure_resource_name), or set its API key in the environment", providerType)
+	where := "no configuration"
+	if cfg != nil {
+		where = "the configuration " + cfg.Source + " has none enabled"
+	}
+	hint := "set its API key in the environment or pass --config with one"
+	if v := envKeyOf(providerType); v != "" {
+		hint = "set " + v + " or pass --config with one"
+	} else if providerType == config.TypeAzure {
+		hint = "pass --config with one (its key and azure_resource_name)"
+	}
+	return config.Provider{}, fmt.Errorf("conformance: record: no %s provider (%s): %s", providerType, where, hint)
+}
+
+// envKeyOf names the environment variable that holds a provider type's API key for
+// config.FromEnv, or "" when it has none.
+func envKeyOf(providerType string) string {
+	switch providerType {
+	case config.TypeAnthropic:
+		return "ANTHROPIC_API_KEY"
+	case config.TypeZAI:
+		return "ZAI_API_KEY"
+	case config.TypeMiniMax:
+		return "MINIMAX_API_KEY"
+	}
+	return ""
 }
 
 // recordCase records one case and replays what it wrote.
@@ -259,6 +287,9 @@ func recordLive(ctx context.Context, opts *Options, providerType string, pc conf
 		lr.endpoint = u
 	}
 	lr.command = fmt.Sprintf("ccrelay conform --record --provider %s --case %s", providerType, c.Name)
+	if opts.BaseURL != "" {
+		lr.command += " --base-url " + opts.BaseURL
+	}
 	if opts.Model != "" {
 		lr.command += " --model " + opts.Model
 	}

@@ -47,6 +47,10 @@ type Options struct {
 	// Model and ThinkingModel, when set, are the upstream models recorded cases are mapped to
 	// (ThinkingModel for the cases that need thinking).
 	Model, ThinkingModel string
+	// BaseURL, when set, replaces the base URL of the provider a recording calls: a regional
+	// endpoint, a gateway, or a local stand-in in tests. Replays ignore it (they call the URL
+	// each cassette recorded).
+	BaseURL string
 	// Getenv reads the environment when recording; nil means os.Getenv. Replays never read it.
 	Getenv func(string) string
 	// Transport is the real transport of a recording; nil means relay.NewTransport.
