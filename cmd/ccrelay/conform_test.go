@@ -3,12 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ccrelay/ccrelay/relay/features"
 )
 
 // conform runs `ccrelay conform ARGS` in process and returns the exit status and output, the
@@ -146,5 +153,196 @@ func TestConformOllamaOffline(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestConformHelp keeps the usage and description of `ccrelay conform --help` in
+// testdata/conform-help.golden (-update rewrites it); the options, which share flags with
+// other commands, are left out.
+func TestConformHelp(t *testing.T) {
+	code, out, errOut := conform(t, "--help")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	head, _, ok := strings.Cut(out, "OPTIONS:")
+	if !ok {
+		t.Fatalf("no OPTIONS section:\n%s", out)
+	}
+	golden(t, "conform-help.golden", head)
+	for _, flag := range []string{"--base-url URL", "--record", "--model MODEL"} {
+		if !strings.Contains(out, flag) {
+			t.Errorf("the options lack %s", flag)
+		}
+	}
+}
+
+// TestConformSaysWhatCasesRestOn checks the per-provider line in every format on copies of
+// zai cassettes relabelled documented: one with a (synthetic) url passes and counts as
+// documented, one without a url fails to load and says why.
+func TestConformSaysWhatCasesRestOn(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cassettes")
+	if err := os.MkdirAll(filepath.Join(dir, "zai"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	relabel := func(caseName, url string) {
+		src := filepath.Join(repoCassettes, "zai", caseName)
+		data, err := os.ReadFile(src + ".yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for i, l := range strings.SplitAfter(string(data), "\n") {
+			if strings.HasPrefix(l, "# provenance: ") || strings.HasPrefix(l, "# url: ") {
+				continue
+			}
+			b.WriteString(l)
+			if i == 0 {
+				b.WriteString("# provenance: documented\n# source: synthetic, for the conform tests\n")
+				if url != "" {
+					b.WriteString("# url: " + url + "\n")
+				}
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "zai", caseName+".yaml"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if req, err := os.ReadFile(src + ".request.json"); err == nil {
+			if err := os.WriteFile(filepath.Join(dir, "zai", caseName+".request.json"), req, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const url = "https://docs.example.invalid/claude-api#example"
+	relabel("text-basic", url)
+	relabel("text-stream", "")
+
+	const (
+		documented = "zai: 1 passed — 0 recorded, 1 documented, 0 derived, 0 relay-only"
+		noURL      = "zai: 0 passed, 1 failed — 0 recorded, 0 documented, 0 derived, 0 relay-only, 1 without a usable cassette"
+		why        = "cassettes/zai/text-stream.yaml: provenance documented without the documentation's address; add a header line `# url: https://...`"
+	)
+	tests := []struct {
+		caseName, format string
+		code             int
+		want             []string
+	}{
+		{"text-basic", "text", 0, []string{documented, "text-basic  PASS    documented", "1 passed, 0 failed — 0 recorded, 1 documented, 0 derived, 0 relay-only"}},
+		{"text-basic", "markdown", 0, []string{"- " + documented, "| text-basic | pass | documented | " + url + " |"}},
+		{"text-basic", "json", 0, []string{`"documented": 1,`, `"recorded": 0,`, `"url": "` + url + `"`}},
+		{"text-basic", "junit", 0, []string{`<property name="cassettes.documented" value="1">`, `<property name="cassettes.recorded" value="0">`,
+			`<property name="cassettes.derived" value="0">`, `<property name="summary" value="` + documented + `">`}},
+		{"text-stream", "text", 1, []string{noURL, why}},
+		{"text-stream", "markdown", 1, []string{"- " + noURL, why}},
+		{"text-stream", "json", 1, []string{`"missing": 1`, why}},
+		{"text-stream", "junit", 1, []string{`<property name="cassettes.missing" value="1">`, `<property name="summary" value="` + noURL + `">`, why}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.caseName+"/"+tt.format, func(t *testing.T) {
+			code, out, errOut := conform(t, "--provider", "zai", "--case", tt.caseName, "--cassettes", dir, "--format", tt.format)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s\n%s", code, tt.code, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// fakeZAI stands in for Z.AI's Anthropic endpoint (base URL <server>/api/anthropic) on
+// 127.0.0.1: 401 unless x-api-key is key; otherwise every message is answered with a text that
+// runs past the stop sequence of the stop-sequence case ("scripted"), streamed when asked, and
+// the key is echoed in a response header so that the scrub is tested where it is not expected.
+func fakeZAI(t *testing.T, key string) *httptest.Server {
+	t.Helper()
+	const text = "Hello! I am a scripted stand-in for Z.AI."
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != key || r.URL.Path != "/api/anthropic/v1/messages" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`)
+			return
+		}
+		w.Header().Set("X-Echo-Key", "seen "+key)
+		var req struct {
+			Model  string `json:"model"`
+			Stream bool   `json:"stream"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(body, &req)
+		if !req.Stream {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"id":"msg_fake","type":"message","role":"assistant","model":%q,"content":[{"type":"text","text":%q}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":12}}`, req.Model, text)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, ev := range [][2]string{
+			{"message_start", fmt.Sprintf(`{"type":"message_start","message":{"id":"msg_fake","type":"message","role":"assistant","model":%q,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":1}}}`, req.Model)},
+			{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`},
+			{"content_block_delta", fmt.Sprintf(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":%q}}`, text)},
+			{"content_block_stop", `{"type":"content_block_stop","index":0}`},
+			{"message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":12}}`},
+			{"message_stop", `{"type":"message_stop"}`},
+		} {
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev[0], ev[1])
+		}
+	}))
+	t.Cleanup(srv.Close)
+	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
+		t.Fatalf("the fake upstream listens on %s, want loopback", srv.URL)
+	}
+	return srv
+}
+
+// TestConformRecordZAIFromTheEnvironment runs the documented one command,
+// `ZAI_API_KEY=... ccrelay conform --provider zai --record`, offline: --base-url points the
+// recording at a local stand-in. The cassette it writes is recorded-live and holds no key, the
+// report counts it as recorded, and the drift report names stop_sequences, which the stand-in
+// ignores, unless the matrix already declares it unsupported.
+func TestConformRecordZAIFromTheEnvironment(t *testing.T) {
+	const key = "zai-env-key-0123456789abcdef"
+	up := fakeZAI(t, key)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", home)
+	t.Setenv("CCRELAY_CONFIG", "")
+	t.Setenv("ZAI_API_KEY", key)
+	work := t.TempDir()
+	t.Chdir(work) // no ./ccrelay.yaml and no ./cassettes: the key comes from the environment
+
+	base := up.URL + "/api/anthropic"
+	code, out, errOut := conform(t, "--provider", "zai", "--record", "--case", "stop-sequence", "--base-url", base, "--model", "glm-4.6")
+	if code == 2 {
+		t.Fatalf("exit 2\n%s\n%s", out, errOut)
+	}
+	data, err := os.ReadFile(filepath.Join(work, "cassettes", "zai", "stop-sequence.yaml"))
+	if err != nil {
+		t.Fatalf("no cassette written: %v\n%s\n%s", err, out, errOut)
+	}
+	s := strings.ReplaceAll(string(data), "\n#   ", " ") // join the header's continuation lines
+	for _, want := range []string{"# provenance: recorded-live", "against " + base + "/v1/messages (upstream model glm-4.6)",
+		"ccrelay conform --record --provider zai --case stop-sequence --base-url " + base + " --model glm-4.6", "REDACTED"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the cassette lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, key) {
+		t.Errorf("the cassette holds the key:\n%s", s)
+	}
+	if !strings.Contains(errOut, "zai/stop-sequence: recording") {
+		t.Errorf("no progress on stderr: %q", errOut)
+	}
+	if !strings.Contains(out, "— 1 recorded, 0 documented, 0 derived, 0 relay-only") {
+		t.Errorf("the report does not count the cassette as recorded:\n%s", out)
+	}
+	cell := features.Lookup("zai", features.StopSequences)
+	drift := fmt.Sprintf("zai stop_sequences: declared %s, observed none (stop-sequence)", cell.Support)
+	if cell.Support == features.None {
+		drift = "drift: none"
+	}
+	if !strings.Contains(out, drift) {
+		t.Errorf("the drift report lacks %q:\n%s", drift, out)
 	}
 }
