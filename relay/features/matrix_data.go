@@ -12,17 +12,17 @@ package features
 // (CaseName, e.g. "conformance: zai/cache-control").
 
 const (
-	evSeed        = "seed providers.ko.txt (Ollama 기능 제한)"
-	evOllamaSrc   = "ollama/ollama anthropic/anthropic.go"
-	evAWSSchema   = "AWS Bedrock InvokeModel Claude request schema"
-	evLiteLLM     = "BerriAI/litellm anthropic_beta_headers_config.json"
-	evFirstParty  = "wire.md B.4 (first-party body)"
-	evVertexDoc   = "wire.md B.3; Anthropic Vertex AI docs"
+	evSeed        = "fixtures/evidence/seed-ollama-limits.md"
+	evOllamaSrc   = "https://github.com/ollama/ollama/blob/017eb8ae4895fc6aea58b62f3793baa478586b6d/anthropic/anthropic.go"
+	evAWSSchema   = "https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages-request-response.html"
+	evLiteLLM     = "https://github.com/BerriAI/litellm/blob/030dd40a93c32960c90c2213d706a7b8a8614fb8/litellm/anthropic_beta_headers_config.json"
+	evFirstParty  = "fixtures/evidence/wire.md B.4 (first-party body)"
+	evVertexDoc   = "fixtures/evidence/wire.md B.3; https://platform.claude.com/docs/en/build-with-claude/claude-on-vertex-ai"
 	evBedrockNoST = "bedrock/pydantic-ai/test_anthropic_bedrock_count_tokens_rejects_server_tools.0.json"
-	evImgURL3P    = "pollinations/pollinations#5862 (Bedrock and Vertex need base64)"
-	evMinimaxDoc  = "https://platform.minimax.io/docs/api-reference/text-anthropic-api; wire.md B.6"
-	evOllamaWire  = "wire.md B.7"
-	evDocs        = "Anthropic Messages API docs"
+	evImgURL3P    = "https://github.com/pollinations/pollinations/issues/5862 (Bedrock and Vertex need base64)"
+	evMinimaxDoc  = "https://platform.minimax.io/docs/api-reference/text-anthropic-api; fixtures/evidence/wire.md B.6"
+	evOllamaWire  = "fixtures/evidence/wire.md B.7"
+	evDocs        = "https://platform.claude.com/docs/en/api/messages"
 
 	// Vendor documentation (fixtures/vendor-docs quotes the passages).
 	evMinimaxMsgs = "https://platform.minimax.io/docs/api-reference/text-chat-anthropic"
@@ -37,7 +37,7 @@ type row map[string]Cell
 var matrix = [numFeatures]row{
 	Streaming: {
 		"anthropic": {Full, Pass, "", "anthropic/fantasy/claude-sonnet-4.simple_streaming.0.json"},
-		"zai":       {Full, Pass, "Z.AI documents Claude Code use", "wire.md B.5"},
+		"zai":       {Full, Pass, "Z.AI documents Claude Code use", "fixtures/evidence/wire.md B.5"},
 		"minimax":   {Full, Pass, "MiniMax documents Claude Code use", evMinimaxDoc},
 		"ollama":    {Full, Pass, "no ping or signature_delta; a failed stream just ends", "ollama/02-text-stream.json; " + evSeed},
 		"bedrock":   {Full, Pass, "AWS event-stream, converted by the adapter", "bedrock/fantasy/bedrock-anthropic-claude-sonnet-4-5.simple_streaming.0.json"},
@@ -46,7 +46,7 @@ var matrix = [numFeatures]row{
 	},
 	Tools: {
 		"anthropic": {Full, Pass, "", "anthropic/fantasy/claude-sonnet-4.tool.0.json"},
-		"zai":       {Full, Pass, "Z.AI documents Claude Code use", "wire.md B.5"},
+		"zai":       {Full, Pass, "Z.AI documents Claude Code use", "fixtures/evidence/wire.md B.5"},
 		"minimax":   {Full, Pass, "MiniMax documents Claude Code use", evMinimaxDoc},
 		"ollama":    {Full, Pass, "400 \"does not support tools\" on models without tool support", "ollama/08-tool-use-nonstream.json; " + evSeed},
 		"bedrock":   {Full, Pass, "", "bedrock/fantasy/bedrock-anthropic-claude-sonnet-4-5.tool.0.json"},
@@ -84,7 +84,7 @@ var matrix = [numFeatures]row{
 		"anthropic": {Full, Pass, "", evDocs},
 		"zai":       {Unknown, Pass, "", ""},
 		"minimax":   {Full, Pass, "tool_choice documented as fully supported", evMinimaxDoc},
-		"ollama":    {None, Degrade, "ignored: the model may still call a tool", evSeed + "; wire.md C"},
+		"ollama":    {None, Degrade, "ignored: the model may still call a tool", evSeed + "; fixtures/evidence/wire.md C"},
 		"bedrock":   {Full, Pass, "", evAWSSchema},
 		"azure":     {Full, Pass, "", evFirstParty},
 		"vertex":    {Full, Pass, "", evVertexDoc},
@@ -155,11 +155,11 @@ var matrix = [numFeatures]row{
 	PDFBase64: {
 		"anthropic": {Full, Pass, "", evDocs},
 		"zai":       {Unknown, Pass, "", ""},
-		"minimax":   {None, Refuse, "no document input on M2.x", evMinimaxDoc + "; wire.md C"},
+		"minimax":   {None, Refuse, "no document input on M2.x", evMinimaxDoc + "; fixtures/evidence/wire.md C"},
 		"ollama":    {None, Refuse, "document blocks are silently dropped", evSeed + "; " + evOllamaWire},
-		"bedrock":   {Full, Pass, "", "Anthropic PDF support docs (Bedrock)"},
+		"bedrock":   {Full, Pass, "", "https://platform.claude.com/docs/en/build-with-claude/pdf-support (Amazon Bedrock)"},
 		"azure":     {Full, Pass, "", evFoundryMS + "; " + evFoundryOver},
-		"vertex":    {Full, Pass, "", "Anthropic PDF support docs (Vertex AI)"},
+		"vertex":    {Full, Pass, "", "https://platform.claude.com/docs/en/build-with-claude/pdf-support (Vertex AI)"},
 	},
 	PDFURL: {
 		"anthropic": {Full, Pass, "", evDocs},
@@ -189,7 +189,7 @@ var matrix = [numFeatures]row{
 		"vertex":    {None, Refuse, "the Files API is Claude API only", evLiteLLM + " (files-api: null)"},
 	},
 	SystemMessages: {
-		"anthropic": {Full, Pass, "Claude Code sends one on every request", "claude-code.md; Anthropic docs (mid-conversation system messages)"},
+		"anthropic": {Full, Pass, "Claude Code sends one on every request", "fixtures/evidence/claude-code.md; https://platform.claude.com/docs/en/build-with-claude/mid-conversation-system-messages"},
 		"zai":       {Unknown, Pass, "", ""},
 		"minimax":   {Unknown, Pass, "", ""},
 		"ollama":    {Partial, Pass, "passed to the chat template as a system turn (template-dependent)", evOllamaSrc},
@@ -202,7 +202,7 @@ var matrix = [numFeatures]row{
 		"zai":       {Unknown, Pass, "", ""},
 		"minimax":   {None, Strip, "documented as ignored", evMinimaxDoc},
 		"ollama":    {None, Strip, "not read (unknown fields are ignored)", evOllamaWire + "; " + evOllamaSrc},
-		"bedrock":   {None, Strip, "400 \"context_management: Extra inputs are not permitted\"; the beta is dropped too", "relay/provider/bedrock_policy.go (issue reports cited there); conformance bedrock/claude-code-session"},
+		"bedrock":   {None, Strip, "400 \"context_management: Extra inputs are not permitted\"; the beta is dropped too", "relay/provider/bedrock_policy.go (issue reports cited there); conformance: bedrock/claude-code-session"},
 		"azure":     {Full, Pass, "context editing (beta)", evFoundryMS + "; " + evFoundryOver},
 		"vertex":    {Unknown, Pass, "the context-management beta is forwarded by other gateways", evLiteLLM},
 	},
@@ -249,16 +249,16 @@ var matrix = [numFeatures]row{
 		"ollama":    {None, Degrade, "/v1/messages/count_tokens answers 404", evSeed + "; " + evOllamaWire},
 		"bedrock":   {Partial, Pass, "count-tokens route via the adapter; some regions and models only", "bedrock/pydantic-ai/test_anthropic_bedrock_count_tokens_real_api.0.json; bedrock/pydantic-ai/test_anthropic_bedrock_count_tokens_error.0.json"},
 		"azure":     {Full, Pass, "Token Count API", evFoundryMS + "; " + evFoundryOver},
-		"vertex":    {Full, Pass, "count-tokens:rawPredict", "wire.md B.3"},
+		"vertex":    {Full, Pass, "count-tokens:rawPredict", "fixtures/evidence/wire.md B.3"},
 	},
 	AnthropicBeta: {
 		"anthropic": {Full, Pass, "", "anthropic/langchaingo/TestClient_WithAnthropicBetaHeader.0.json"},
 		"zai":       {Unknown, Pass, "", ""},
 		"minimax":   {Unknown, Pass, "", ""},
 		"ollama":    {None, Strip, "header ignored: no beta feature happens", evOllamaWire},
-		"bedrock":   {Partial, Strip, "unknown values: 400 \"invalid beta flag\"; allowlist: BetaAllowlist", "claude-code.md; coder/aibridge#221; " + evLiteLLM},
+		"bedrock":   {Partial, Strip, "unknown values: 400 \"invalid beta flag\"; allowlist: BetaAllowlist", "fixtures/evidence/claude-code.md; https://github.com/coder/aibridge/issues/221; " + evLiteLLM},
 		"azure":     {Unknown, Pass, "", ""},
-		"vertex":    {Partial, Strip, "unknown values: 400; allowlist: BetaAllowlist", "claude-code.md; " + evLiteLLM},
+		"vertex":    {Partial, Strip, "unknown values: 400; allowlist: BetaAllowlist", "fixtures/evidence/claude-code.md; " + evLiteLLM},
 	},
 	Temperature: {
 		"anthropic": {Full, Pass, "", evDocs},
@@ -306,20 +306,20 @@ var matrix = [numFeatures]row{
 		"vertex":    {Full, Pass, "", evVertexDoc},
 	},
 	MaxTokens: {
-		"anthropic": {None, Degrade, "above the ceiling: 400; clamped (MaxTokensCeiling; unknown model: no clamp)", "claude-code.md (128000 on the newest models)"},
+		"anthropic": {None, Degrade, "above the ceiling: 400; clamped (MaxTokensCeiling; unknown model: no clamp)", "fixtures/evidence/claude-code.md (128000 on the newest models)"},
 		"zai":       {Unknown, Pass, "ceilings of the mapped models are not known", ""},
 		"minimax":   {Unknown, Pass, "ceilings of the mapped models are not known", ""},
 		"ollama":    {Full, Pass, "no ceiling: becomes num_predict", "ollama/04-max-tokens-nonstream.json"},
-		"bedrock":   {None, Degrade, "above the ceiling: 400; clamped (MaxTokensCeiling)", "claude-code.md"},
-		"azure":     {None, Degrade, "above the ceiling: 400; clamped (MaxTokensCeiling)", "claude-code.md"},
-		"vertex":    {None, Degrade, "above the ceiling: 400; clamped (MaxTokensCeiling)", "claude-code.md"},
+		"bedrock":   {None, Degrade, "above the ceiling: 400; clamped (MaxTokensCeiling)", "fixtures/evidence/claude-code.md"},
+		"azure":     {None, Degrade, "above the ceiling: 400; clamped (MaxTokensCeiling)", "fixtures/evidence/claude-code.md"},
+		"vertex":    {None, Degrade, "above the ceiling: 400; clamped (MaxTokensCeiling)", "fixtures/evidence/claude-code.md"},
 	},
 	UnknownFields: {
-		"anthropic": {Full, Pass, "interactive Claude Code sends safeguards", "claude-code.md"},
+		"anthropic": {Full, Pass, "interactive Claude Code sends safeguards", "fixtures/evidence/claude-code.md"},
 		"zai":       {Unknown, Pass, "", ""},
 		"minimax":   {Unknown, Pass, "", ""},
 		"ollama":    {Partial, Pass, "ignored", evOllamaWire},
-		"bedrock":   {None, Strip, "400 \"extraneous key [x] is not permitted\"", "wire.md B.2"},
+		"bedrock":   {None, Strip, "400 \"extraneous key [x] is not permitted\"", "fixtures/evidence/wire.md B.2"},
 		"azure":     {Unknown, Pass, "", ""},
 		"vertex":    {Unknown, Pass, "", ""},
 	},
