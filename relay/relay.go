@@ -319,6 +319,12 @@ func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Dur
 		attempts: h.Get(hdrAttempts), failed: w.failed,
 		degraded: h.Get(hdrDegraded), bytes: w.written, duration: d.Round(time.Microsecond),
 	}
+	if w.repaired != "" {
+		if l.degraded != "" {
+			l.degraded += "; "
+		}
+		l.degraded += w.repaired
+	}
 	if r.access != nil {
 		writeAccessLine(r.access, &l)
 		return
@@ -343,6 +349,8 @@ type recorder struct {
 	// For the access line: the client's model, the upstream model of the answer, and the
 	// failed attempts ("provider=reason,...").
 	model, upstreamModel, failed string
+	// repaired is what the stream repair changed after the headers were out (the trailer).
+	repaired string
 }
 
 func (w *recorder) WriteHeader(code int) {

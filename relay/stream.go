@@ -32,6 +32,20 @@ func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp 
 		writeError(w, errorf(http.StatusBadGateway, "provider %q broke off its response: %v", u.cfg.Name, err))
 		return usage{}
 	}
+	if resp.StatusCode < 300 && isJSON(resp.Header.Get("Content-Type")) {
+		fixed, notes, abort := sse.RepairMessage(body)
+		if abort != nil {
+			r.log.Warn("answer refused by relay", "provider", u.cfg.Name, "type", abort.Type, "cause", abort.Message)
+			u.count("tool_input=refused")
+			writeError(w, &apierr.Error{Status: http.StatusBadGateway, Type: apierr.API,
+				Message: fmt.Sprintf("provider %q: %s", u.cfg.Name, abort.Message)})
+			return usage{}
+		}
+		if len(notes) > 0 {
+			body = fixed
+			r.announceRepairs(w, u, notes)
+		}
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(resp.StatusCode)
 	w.Write(body)
@@ -47,6 +61,31 @@ func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp 
 		}
 	}
 	return us
+}
+
+// announceRepairs says what the stream repair changed in an answer: in X-Ccrelay-Degraded (a
+// trailer once a stream's headers are out, the header otherwise, after the request's own
+// notes), in the log and in /v1/providers' counters.
+func (r *Relay) announceRepairs(w *recorder, u *upstream, notes []string) {
+	u.count(notes...)
+	joined := strings.Join(notes, "; ")
+	r.log.Info("repaired", "provider", u.cfg.Name, "notes", joined)
+	h := w.Header()
+	all := joined
+	if prev := h.Get(hdrDegraded); prev != "" {
+		all = prev + "; " + joined
+	}
+	if w.wroteHeader {
+		h.Set(http.TrailerPrefix+hdrDegraded, all)
+		w.repaired = joined
+		return
+	}
+	h.Set(hdrDegraded, all)
+}
+
+// isJSON reports whether a content type is JSON.
+func isJSON(ct string) bool {
+	return strings.HasPrefix(strings.TrimSpace(strings.ToLower(ct)), "application/json")
 }
 
 // readResponse reads a whole non-streamed response, at most maxJSONBody bytes, into one buffer
@@ -84,6 +123,12 @@ var sseBuffers = sync.Pool{New: func() any { b := make([]byte, 4096); return &b 
 // Every stream it answers ends with message_stop or an error event: if the upstream breaks
 // off, stays idle past server.timeouts.stream_idle, or sends a corrupt stream, the relay ends
 // the client's stream with an error event itself.
+//
+// Each event goes through the provider's stream repair (sse.Repairer): a message_delta without
+// usage gets one, an empty or unknown stop_reason a valid one, and a tool_use block whose input
+// is not a JSON object ends the stream with an error event. Repairs are announced in the
+// X-Ccrelay-Degraded trailer, the log and /v1/providers; the usage the relay accounts is the
+// repairer's (the final counts when message_start carried zeros).
 func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *http.Response, ub *upstreamBody) (us usage) {
 	h := w.Header()
 	h.Del("Content-Length")
@@ -100,7 +145,18 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 	buf := sseBuffers.Get().(*[]byte)
 	defer sseBuffers.Put(buf) // the reader and its events are not used after the return
 	rd := sse.NewReaderBuffer(resp.Body, *buf)
-	var thinking bool
+	var (
+		thinking bool
+		rep      sse.Repairer
+		edited   []byte // a repaired event, reused
+	)
+	defer func() {
+		in, out, cacheRead, cacheCreation, known := rep.Usage()
+		us = usage{input: in + cacheRead + cacheCreation, output: out, known: known}
+		if notes := rep.Repairs(); len(notes) > 0 {
+			r.announceRepairs(w, u, notes)
+		}
+	}()
 	for {
 		ev, err := rd.Next()
 		if err != nil {
@@ -109,7 +165,22 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 			r.endStream(w, rc, req.Context(), u, err, idle.timedOut())
 			return
 		}
-		if _, werr := w.Write(ev.Raw); werr != nil {
+		raw := ev.Raw
+		data, act := rep.Event(ev.Name, ev.Data)
+		switch act.Kind {
+		case sse.RepairRepaired:
+			edited = sse.AppendEvent(edited[:0], ev.Name, data)
+			raw = edited
+		case sse.RepairAborted:
+			r.log.Warn("stream ended by relay", "provider", u.cfg.Name, "type", act.Abort.Type, "cause", act.Abort.Message)
+			w.Write(apierr.Event(act.Abort.Type, fmt.Sprintf("provider %q: %s", u.cfg.Name, act.Abort.Message)))
+			rc.Flush()
+			ub.detach()
+			drainUpstream(resp.Body)
+			resp.Body = http.NoBody
+			return
+		}
+		if _, werr := w.Write(raw); werr != nil {
 			return // the client is gone; the deferred Close cancels the upstream
 		}
 		// Flush as soon as no further complete event is already at hand: an event that
@@ -130,12 +201,6 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 			drainUpstream(resp.Body)
 			resp.Body = http.NoBody
 			return
-		case "message_start":
-			// One scan of the event for the small usage object, then its fields
-			// (GetManyBytes would scan the whole event once per path).
-			ur := gjson.GetBytes(ev.Data, "message.usage").Raw
-			res := gjson.GetMany(ur, "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
-			us = usage{input: int(res[0].Int() + res[1].Int() + res[2].Int()), output: int(res[3].Int()), known: true}
 		case "content_block_start":
 			// Signature deltas only follow thinking blocks: text and tool_use deltas, nearly
 			// every event of a stream, are not searched.
@@ -144,10 +209,6 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 		case "content_block_delta":
 			if thinking && bytes.Contains(ev.Data, []byte(`"signature_delta"`)) {
 				r.sigs.Remember(gjson.GetBytes(ev.Data, "delta.signature").Str, u.cfg.Name)
-			}
-		case "message_delta":
-			if o := gjson.GetBytes(ev.Data, "usage.output_tokens"); o.Exists() {
-				us.output, us.known = int(o.Int()), true
 			}
 		}
 		idle.event()
