@@ -419,7 +419,7 @@ func driftOf(rep *Report) []Drift {
 				d := Drift{Provider: p.Provider, Feature: o.Feature, Declared: o.Declared, Observed: o.Observed, Case: r.Case}
 				switch {
 				case o.OK:
-					d.Detail = fmt.Sprintf("the matrix says unknown; %s shows %s support: %s", p.Provider, o.Observed, o.Detail)
+					d.Detail = fmt.Sprintf("the matrix says unknown; %s shows support %s: %s", p.Provider, o.Observed, o.Detail)
 				case rank(o.Observed) > rank(o.Declared):
 					d.Detail = fmt.Sprintf("%s now honours %s: %s", p.Provider, o.Feature, o.Detail)
 				default:

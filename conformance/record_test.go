@@ -203,7 +203,7 @@ func TestRecordReportsDrift(t *testing.T) {
 	}
 	mustFail(t, rep.Providers[0].Results[0], "declares full")
 	var b bytes.Buffer
-	if err := rep.Write(&b, FormatText); err != nil || !strings.Contains(b.String(), "drift: the recording contradicts the matrix") {
+	if err := rep.Write(&b, FormatText); err != nil || !strings.Contains(b.String(), "drift: where the recordings differ from the matrix (declared vs observed)") {
 		t.Errorf("text report lacks the drift section (%v):\n%s", err, b.String())
 	}
 }

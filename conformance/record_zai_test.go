@@ -147,7 +147,7 @@ func TestRecordZAIAgainstAFake(t *testing.T) {
 				!strings.Contains(d.Detail, "zai no longer supports stop_sequences as declared: the matrix declares full, the provider shows none (the answer runs past the stop sequence scripted)") {
 				t.Errorf("stop-sequence: drift %+v", d)
 			}
-			for _, want := range []string{"drift: the recording contradicts the matrix",
+			for _, want := range []string{"drift: where the recordings differ from the matrix (declared vs observed)",
 				"zai stop_sequences: declared full, observed none (stop-sequence)",
 				"zai: 0 passed, 1 failed — 1 recorded, 0 documented, 0 derived, 0 relay-only"} {
 				if !strings.Contains(text.String(), want) {

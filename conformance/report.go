@@ -97,7 +97,7 @@ func (c CassetteCounts) String() string {
 }
 
 // noDrift is what a recording's report says when no cell was contradicted.
-const noDrift = "drift: none; no recording contradicts the matrix"
+const noDrift = "drift: none; every cell the recordings show agrees with the matrix"
 
 // detail is the short explanation shown next to a result.
 func (r *Result) detail() string {
@@ -174,7 +174,7 @@ func (rep *Report) writeText(w io.Writer) error {
 		}
 	}
 	if len(rep.Drift) > 0 {
-		fmt.Fprintln(w, "\ndrift: the recording contradicts the matrix")
+		fmt.Fprintln(w, "\ndrift: where the recordings differ from the matrix (declared vs observed)")
 		for _, d := range rep.Drift {
 			fmt.Fprintf(w, "  %s %s: declared %s, observed %s (%s): %s\n", d.Provider, d.Feature, d.Declared, d.Observed, d.Case, d.Detail)
 		}

@@ -26,8 +26,8 @@ type Report struct {
 	Providers []ProviderReport `json:"providers"`
 	// Summary counts all the results, by status and by what their cassettes rest on.
 	Summary Tally `json:"summary"`
-	// Drift lists, after a recording, where a provider's observed behaviour contradicts the
-	// matrix.
+	// Drift lists, after a recording, where a provider's observed behaviour differs from the
+	// matrix: the drift report.
 	Drift []Drift `json:"drift,omitempty"`
 }
 
@@ -134,7 +134,8 @@ type MatrixRow struct {
 	Detail   string `json:"detail,omitempty"`
 }
 
-// Drift is a matrix cell that a live recording contradicted.
+// Drift is a matrix cell whose observed support differs from the declared one in a live
+// recording: contradicted, or settled where the matrix says unknown.
 type Drift struct {
 	Provider string           `json:"provider"`
 	Feature  string           `json:"feature"`
