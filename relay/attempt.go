@@ -373,6 +373,7 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	if u.cfg.Type == config.TypeAnthropic {
 		call.Bearer = in.bearer
 	}
+	r.checkContext(u, pl.model, pl.body) // Ollama cuts prompts over its context length silently
 	started := r.now()
 	resp, ub, err := r.roundTrip(req, u, call, in.pooled)
 	if err != nil {

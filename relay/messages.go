@@ -57,7 +57,7 @@ func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
 		return
 	}
 	defer in.release()
-	cands, e := r.candidates(in.model)
+	cands, e := r.findCandidates(req.Context(), in.model)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -221,8 +221,8 @@ func (r *Relay) candidates(model string) ([]candidate, *apierr.Error) {
 // the configured model_mapping (exact names, then patterns) and models list first, then what
 // the relay discovered from the provider itself (discovered.go).
 func serves(u *upstream, model string) (string, bool) {
-	if m, ok := u.cfg.Serves(model); ok || !u.hasDiscovery() {
-		return m, ok
+	if len(u.cfg.Models) > 0 || len(u.cfg.ModelMapping) > 0 || !u.hasDiscovery() {
+		return u.cfg.Serves(model)
 	}
 	return u.discoveredServes(model)
 }
