@@ -257,19 +257,33 @@ func coverageTable(t *testing.T) string {
 	var b strings.Builder
 	b.WriteString("| case | " + strings.Join(features.Providers, " | ") + " |\n|---|")
 	b.WriteString(strings.Repeat("---|", len(features.Providers)) + "\n")
+	// results holds, per provider type, one result per case with the cassette's provenance,
+	// counted like a report's.
+	results := map[string][]Result{}
 	for i := range cases {
 		c := &cases[i]
 		b.WriteString("| " + c.Name + " |")
 		for _, p := range features.Providers {
 			cell := "missing"
+			r := Result{Status: Pass}
 			if _, na := c.NotApplicable[p]; na {
-				cell = "n/a"
+				cell, r.Status = "n/a", NotApplicable
 			} else if cf, err := loadCassette(fsys, p, c.Name); err == nil {
-				cell = short[cf.prov.Kind]
+				cell, r.Provenance = short[cf.prov.Kind], cf.prov
 			}
+			results[p] = append(results[p], r)
 			b.WriteString(" " + cell + " |")
 		}
 		b.WriteString("\n")
+	}
+	b.WriteString("\nWhat each provider type's cases rest on (`recorded` counts `recorded-live` and `real-traffic`):\n\n")
+	for _, p := range features.Providers {
+		t := tally(results[p])
+		fmt.Fprintf(&b, "- %s: %d cases", p, t.Passed+t.Failed)
+		if t.NotApplicable > 0 {
+			fmt.Fprintf(&b, " (%d not applicable)", t.NotApplicable)
+		}
+		b.WriteString(" — " + t.Cassettes.String() + "\n")
 	}
 	return b.String()
 }

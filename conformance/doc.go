@@ -40,16 +40,31 @@
 //
 // Every cassette starts with a comment that says where it comes from: recorded-live (when,
 // against what, with which command), real-traffic (the file in fixtures/real-traffic, whose
-// source names the public repository and commit), derived (made from the documentation named,
-// with the real bytes it reuses) or relay-only (no interaction: the relay answers the case
-// itself and no provider answer is on record). Only recorded-live and real-traffic cassettes
-// count as evidence of a provider's support.
+// source names the public repository and commit), documented (built from an example printed in
+// a vendor's documentation; the url: line names the page, and a documented cassette without it
+// fails to load), derived (written by ccrelay from the documentation named, with the real bytes
+// it reuses) or relay-only (no interaction: the relay answers the case itself and no provider
+// answer is on record). Only recorded-live and real-traffic cassettes count as evidence of a
+// provider's support.
+//
+// Every report says, per provider type, what its cases rest on (ProviderReport.Line, Tally), in
+// lines of this form:
+//
+//	zai: 21 passed — 0 recorded, 6 documented, 12 derived, 3 relay-only
+//
+// where recorded counts recorded-live and real-traffic cassettes together (both come from the
+// real service); JSON has the counts in each provider's summary, JUnit as testsuite properties
+// (cassettes.recorded, cassettes.recorded-live, cassettes.real-traffic, cassettes.documented,
+// cassettes.derived, cassettes.relay-only).
 //
 // # Record
 //
 // With Options.Record, Run sends each case live through a relay whose transport is a go-vcr
 // recorder, scrubs the interaction (credentials, signatures, cookies, account, project and
-// resource names), writes the cassette, replays it, and reports drift: where the provider's
-// observed behaviour contradicts the matrix. A failed recording never replaces a cassette
-// unless Options.Force.
+// resource names), writes a recorded-live cassette, replays it, and reports drift (Report.Drift,
+// printed in every format): the matrix cells whose observed support differs from the declared
+// one. The provider comes from Options.Config, else from the environment (ZAI_API_KEY and the
+// like), so `ZAI_API_KEY=... ccrelay conform --provider zai --record` turns zai's derived
+// cassettes into recorded ones. A failed recording never replaces a cassette unless
+// Options.Force.
 package conformance

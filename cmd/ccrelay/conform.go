@@ -27,7 +27,7 @@ func conformCommand(stdout, stderr io.Writer) *cli.Command {
 			"replaced by its cassette (cassettes/<provider>/<case>.yaml), and checks the upstream request, the\n" +
 			"SSE grammar, the assembled message, errors and the feature matrix. It needs no keys and no network.\n" +
 			"Cassettes come from ./cassettes when run from a clone, else from the copy built into the binary.\n" +
-			"The report ends with one line per provider saying what its cases rest on:\n" +
+			"The report ends with one line per provider saying what its cases rest on, of this form:\n" +
 			"  zai: 21 passed — 0 recorded, 6 documented, 12 derived, 3 relay-only\n" +
 			"recorded: recorded live (--record) or public real traffic; documented: an example printed in the\n" +
 			"vendor's documentation; derived: written by ccrelay from the documentation; relay-only: the relay\n" +
