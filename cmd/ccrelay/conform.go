@@ -83,6 +83,9 @@ func conformCommand(stdout, stderr io.Writer) *cli.Command {
 				return &exitError{code: 2, err: err}
 			}
 			if path := c.String("out"); path != "" {
+				for i := range rep.Providers {
+					fmt.Fprintln(stdout, rep.Providers[i].Line())
+				}
 				n := rep.Counts()
 				fmt.Fprintf(stdout, "conform: %d passed, %d failed; report written to %s\n", n[conformance.Pass], n[conformance.Fail], path)
 			}

@@ -84,8 +84,8 @@ func TestConformJUnitToFile(t *testing.T) {
 	if len(suites.Suites) != 2 || suites.Suites[0].Name != "conformance/bedrock" || suites.Suites[0].Cases[0].Name != "text-stream" {
 		t.Fatalf("unexpected suites: %+v", suites)
 	}
-	if !strings.Contains(stdout, "report written to "+out) {
-		t.Errorf("stdout: %q", stdout)
+	if !strings.Contains(stdout, "report written to "+out) || !strings.Contains(stdout, "bedrock: 1 passed — 1 recorded") || !strings.Contains(stdout, "vertex: 1 passed — 1 recorded") {
+		t.Errorf("stdout does not have each provider's line and the file: %q", stdout)
 	}
 }
 
