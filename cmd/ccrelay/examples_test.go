@@ -9,7 +9,7 @@ import (
 )
 
 // examplesDir holds the example configurations that the README points to.
-const examplesDir = "../../fixtures/examples"
+const examplesDir = "../../fixtures/configs/examples"
 
 func TestEveryExampleConfigurationLoadsWithoutProblemsOrWarnings(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(examplesDir, "*.yaml"))
