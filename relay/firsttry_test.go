@@ -277,6 +277,12 @@ func TestAnOpenCircuitSaysWhyAndWhenToRetry(t *testing.T) {
 	if ra := resp.Header.Get("Retry-After"); ra != "25" {
 		t.Errorf("retry-after = %q, want 25", ra)
 	}
+	// /v1/providers keeps the cause and says when the circuit lets a probe through.
+	_, pb := get(t, base+"/v1/providers")
+	p := gjson.GetBytes(pb, `data.#(name=="ollama")`)
+	if !strings.Contains(p.Get("last_failure").Str, "connection refused") || p.Get("retry_at").Str == "" || p.Get("state").Str != "open" {
+		t.Errorf("/v1/providers ollama = %s", p.Raw)
+	}
 }
 
 // get sends a GET and returns the response with its whole body.

@@ -119,15 +119,20 @@ type providerStatus struct {
 	Address  string `json:"address"`
 	Priority int    `json:"priority"`
 	// State is the circuit breaker's: closed, open or half-open.
-	State               string          `json:"state"`
-	ConsecutiveFailures int             `json:"consecutive_failures"`
-	KeysAvailable       int             `json:"keys_available"`
-	KeysCooling         int             `json:"keys_cooling"`
-	KeysDisabled        int             `json:"keys_disabled"`
-	Keys                []keys.KeyState `json:"keys"`
-	InFlight            int64           `json:"in_flight"`
-	Models              int             `json:"models"`
-	Mapped              int             `json:"mapped_models"`
+	State               string `json:"state"`
+	ConsecutiveFailures int    `json:"consecutive_failures"`
+	// LastFailure is the cause of the last failed attempt while the circuit counts failures
+	// ("unreachable at http://127.0.0.1:11434 (connection refused)"); RetryAt is when an open
+	// circuit lets a probe through.
+	LastFailure   string          `json:"last_failure,omitempty"`
+	RetryAt       string          `json:"retry_at,omitempty"`
+	KeysAvailable int             `json:"keys_available"`
+	KeysCooling   int             `json:"keys_cooling"`
+	KeysDisabled  int             `json:"keys_disabled"`
+	Keys          []keys.KeyState `json:"keys"`
+	InFlight      int64           `json:"in_flight"`
+	Models        int             `json:"models"`
+	Mapped        int             `json:"mapped_models"`
 	// Features counts the feature matrix's actions on this provider since start:
 	// "cache_control=stripped", "tool_choice_any=refused", ...
 	Features map[string]int64 `json:"features"`
@@ -180,7 +185,10 @@ func (r *Relay) providerStatuses() []providerStatus {
 			Priority: u.cfg.EffectivePriority(), State: c.State, ConsecutiveFailures: c.ConsecutiveFailures,
 			Keys: u.pool.Snapshot(), InFlight: u.inFlight.Load(),
 			Models: len(u.cfg.Models), Mapped: len(u.cfg.ModelMapping),
-			Features: u.countsSnapshot(),
+			Features: u.countsSnapshot(), LastFailure: c.LastError,
+		}
+		if !c.RetryAt.IsZero() {
+			ps.RetryAt = c.RetryAt.UTC().Format(time.RFC3339)
 		}
 		var pr *probeResult
 		ps.Reachability, pr = u.health.reachability()
