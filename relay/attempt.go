@@ -65,7 +65,7 @@ func (r *Relay) warnPending(log *attemptLog, action string) {
 //
 // skipped are the candidates the router left out because their circuit is open; they are
 // listed first in the combined error when nobody answers.
-func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*plan, skipped []*upstream) {
+func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, pn *planner, skipped []*upstream) {
 	var (
 		log        attemptLog
 		soonest    time.Duration // the soonest moment a rate-limited key frees up
@@ -79,7 +79,15 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 		deadline = r.now().Add(d)
 	}
 	maxAttempts := r.cfg.Routing.MaxAttempts
-	for i, pl := range plans {
+	for {
+		pl, e := pn.Next()
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		if pl == nil {
+			break
+		}
 		u := pl.u
 		if pl.estimate {
 			r.warnPending(&log, "answering with the relay's estimate from "+u.cfg.Name)
@@ -94,7 +102,7 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 		tried, retried := map[int]bool{}, map[int]bool{}
 		// Only the last candidate waits for a rate-limited key (routing.max_wait): before
 		// that, another provider is a better answer than waiting.
-		mayWait := i == len(plans)-1
+		mayWait := pn.last()
 		for {
 			if maxAttempts > 0 && log.n >= maxAttempts || !deadline.IsZero() && r.now().After(deadline) {
 				r.finish(w, &log, allLimited, soonest)
@@ -148,6 +156,10 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, plans []*pl
 			}
 			break
 		}
+	}
+	if e := pn.refused(); e != nil {
+		writeError(w, e) // every candidate refused the request: nothing was tried
+		return
 	}
 	r.finish(w, &log, allLimited, soonest)
 }

@@ -2,29 +2,31 @@ package relay
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/ccrelay/ccrelay/relay/config"
 )
 
-// TestDeepDetectionWhenNeeded: only one Claude platform provider whose matrix passes every
-// nested feature lets the relay read just the top level of a request.
-func TestDeepDetectionWhenNeeded(t *testing.T) {
-	p := func(name, typ string, features map[string]string) config.Provider {
-		return config.Provider{Name: name, Type: typ, BaseURL: "http://127.0.0.1:1", Keys: []config.Key{{Key: "k"}}, Features: features}
+// TestTheNestedFeaturesAreReadOnlyWhenACandidateNeedsThem: a request is inspected at its top
+// level; the walk of every message and tool runs when planning reaches a provider whose matrix
+// row acts on nested features, once.
+func TestTheNestedFeaturesAreReadOnlyWhenACandidateNeedsThem(t *testing.T) {
+	p := func(name, typ string, priority int, features map[string]string) config.Provider {
+		return config.Provider{Name: name, Type: typ, BaseURL: "http://127.0.0.1:1", Keys: []config.Key{{Key: "k", Priority: priority}}, Features: features}
 	}
+	body := []byte(`{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]}]}`)
 	tests := []struct {
 		name      string
 		providers []config.Provider
-		deep      bool
+		deepAt    int // the plan (1-based) after which the usage is deep; 0: never
 	}{
-		{"one anthropic", []config.Provider{p("a", config.TypeAnthropic, nil)}, false},
-		{"one azure", []config.Provider{p("a", config.TypeAzure, nil)}, false},
-		{"anthropic with a top-level override", []config.Provider{p("a", config.TypeAnthropic, map[string]string{"temperature": "degrade"})}, false},
-		{"anthropic stripping cache_control", []config.Provider{p("a", config.TypeAnthropic, map[string]string{"cache_control": "strip"})}, true},
-		{"one ollama", []config.Provider{p("o", config.TypeOllama, nil)}, true},
-		{"one zai (not Claude: signed thinking is removed)", []config.Provider{p("z", config.TypeZAI, nil)}, true},
-		{"two anthropic (thinking affinity)", []config.Provider{p("a", config.TypeAnthropic, nil), p("b", config.TypeAnthropic, nil)}, true},
+		{"one anthropic", []config.Provider{p("a", config.TypeAnthropic, 0, nil)}, 0},
+		{"anthropic with a top-level override", []config.Provider{p("a", config.TypeAnthropic, 0, map[string]string{"temperature": "degrade"})}, 0},
+		{"anthropic stripping cache_control", []config.Provider{p("a", config.TypeAnthropic, 0, map[string]string{"cache_control": "strip"})}, 1},
+		{"one zai", []config.Provider{p("z", config.TypeZAI, 0, nil)}, 0},
+		{"the seed's chain: anthropic, zai, ollama", []config.Provider{
+			p("a", config.TypeAnthropic, 3, nil), p("z", config.TypeZAI, 2, nil), p("o", config.TypeOllama, 1, nil)}, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -32,8 +34,26 @@ func TestDeepDetectionWhenNeeded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.deepDetect != tt.deep {
-				t.Errorf("deepDetect = %v, want %v", r.deepDetect, tt.deep)
+			in := &inbound{body: body, header: http.Header{}}
+			if e := inspect(in); e != nil {
+				t.Fatal(e)
+			}
+			cands, e := r.candidates(in.model)
+			if e != nil {
+				t.Fatal(e)
+			}
+			pn, _ := r.plan(context.Background(), in, cands)
+			for i := 1; ; i++ {
+				pl, e := pn.Next()
+				if e != nil {
+					t.Fatal(e)
+				}
+				if pl == nil {
+					break
+				}
+				if want := tt.deepAt == 0 || i < tt.deepAt; in.usage.Shallow != want {
+					t.Errorf("after plan %d (%s): shallow = %v, want %v", i, pl.u.cfg.Name, in.usage.Shallow, want)
+				}
 			}
 		})
 	}

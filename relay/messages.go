@@ -30,8 +30,21 @@ type inbound struct {
 	// session identifies the client's conversation for prompt-cache affinity
 	// (x-claude-code-session-id or metadata.user_id); "" when unknown.
 	session string
-	// usage is what the feature matrix found in the body, in one pass.
+	// usage is what the feature matrix found in the body: its top-level parameters
+	// (features.DetectTop) until a candidate needs more (usageFor).
 	usage features.Usage
+}
+
+// usageFor returns the features the request uses, as deep as u's matrix row needs them: the
+// top-level parameters, or, when the row acts on nested features (cache_control in messages,
+// images, documents, tools...), the walk of every node, done at most once per request.
+func (in *inbound) usageFor(u *upstream) *features.Usage {
+	if in.usage.Shallow && u.deep {
+		deep := features.Detect(in.body, in.header.Values("Anthropic-Beta"))
+		deep.CountTokens = in.usage.CountTokens
+		in.usage = deep
+	}
+	return &in.usage
 }
 
 // release drops the inbound's reference to the body buffer, once the body is no longer needed:
@@ -63,12 +76,8 @@ func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
 		return
 	}
 	w.model = in.model
-	plans, skipped, e := r.plan(req.Context(), in, cands)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	r.attempt(w, req, in, plans, skipped)
+	pn, skipped := r.plan(req.Context(), in, cands)
+	r.attempt(w, req, in, pn, skipped)
 }
 
 // admit authenticates the client, reads the body once under the size limit and inspects it.
@@ -96,7 +105,7 @@ func (r *Relay) admit(req *http.Request, op provider.Op) (*inbound, *apierr.Erro
 		return nil, e
 	}
 	in.pooled, in.body = pb, body
-	if e := inspect(in, r.deepDetect); e != nil {
+	if e := inspect(in); e != nil {
 		in.release()
 		return nil, e
 	}
@@ -144,20 +153,16 @@ func (r *Relay) readBody(req *http.Request) (*pooledBody, []byte, *apierr.Error)
 	return pb, pb.buf[:n:n], nil
 }
 
-// inspect checks the body and peeks the fields the relay routes on, without unmarshalling it.
-// deep asks for the features of every node (features.Detect); otherwise only the top-level
-// parameters are read (features.DetectTop), which is enough when Relay.deepDetect is false.
-func inspect(in *inbound, deep bool) *apierr.Error {
+// inspect checks the body and peeks the fields the relay routes on, without unmarshalling it:
+// one pass validates the whole body and reads its top-level parameters (features.DetectTop).
+// The nested features are read later, only for a candidate that needs them (usageFor).
+func inspect(in *inbound) *apierr.Error {
 	if len(in.body) == 0 {
 		return errorf(http.StatusBadRequest, "request body is empty; send a JSON object with model, max_tokens and messages")
 	}
 	// One pass over the bytes checks the JSON structure (string contents are left to the
 	// provider) and finds both what the relay routes on and the features in use.
-	detect := features.Detect
-	if !deep {
-		detect = features.DetectTop
-	}
-	u := detect(in.body, in.header.Values("Anthropic-Beta")) // it splits comma lists
+	u := features.DetectTop(in.body, in.header.Values("Anthropic-Beta")) // it splits comma lists
 	if !u.Valid {
 		var v any
 		err := json.Unmarshal(in.body, &v) // error path only: for the offset of the mistake

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,32 +32,46 @@ type plan struct {
 	estimate bool
 }
 
-// plan orders the candidates with the routing strategy and prepares each one's body, skipping
-// the candidates whose feature matrix row refuses the request (capability-aware routing).
-// Every body starts again from the client's original bytes. When every candidate refuses, the
-// first refusal is the answer. skipped are the candidates the router left out because their
-// circuit is open, so that the answer can say why they were not tried.
-func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) (plans []*plan, skipped []*upstream, _ *apierr.Error) {
+// planner hands out a request's candidates in the router's order, each made ready for its
+// attempt only when the attempt loop reaches it (capability-aware routing, lazily): its matrix
+// decision, and the body it will be sent (model mapped, features stripped or degraded, foreign
+// thinking blocks removed). Every body starts again from the client's original bytes. A
+// candidate whose matrix row refuses the request is skipped; the walk of every message and
+// tool (features.Detect) runs only when a candidate whose row acts on nested features is
+// reached, and at most once per request (inbound.usageFor).
+type planner struct {
+	r     *Relay
+	ctx   context.Context
+	in    *inbound
+	order []candidate
+	next  int
+	// origin is the provider that signed the history's thinking blocks ("" when unknown), and
+	// hasThinking whether the history has any.
+	origin      string
+	hasThinking bool
+	refusal     *features.Refusal // the first refusal, answered when nothing else could be tried
+	planned     int               // plans handed out
+	seen        []string          // providers planned, by name
+}
+
+// plan orders the candidates with the routing strategy, with session and thinking affinity.
+// skipped are the candidates the router left out because their circuit is open, so that the
+// answer can say why they were not tried.
+func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) (*planner, []*upstream) {
 	// Candidates are few (the configured providers): slices and linear searches, no maps.
 	allowed := make([]string, 0, len(cands))
 	for _, c := range cands {
 		allowed = append(allowed, c.u.cfg.Name)
 	}
-	byName := func(name string) (candidate, bool) {
-		for _, c := range cands {
-			if c.u.cfg.Name == name {
-				return c, true
-			}
-		}
-		return candidate{}, false
-	}
+	pn := &planner{r: r, ctx: ctx, in: in}
 	// Affinity: a history with signed thinking sticks to the provider that signed it; otherwise
-	// a session sticks to the provider that served it, so its prompt cache stays warm.
-	preferred, origin, hasThinking := "", "", false
-	if in.usage.ThinkingHistory {
-		origin, hasThinking = r.thinkingOrigin(in.body)
-		if _, ok := byName(origin); ok {
-			preferred = origin
+	// a session sticks to the provider that served it, so its prompt cache stays warm. The
+	// history is looked at only when it can hold thinking blocks (one fast scan of the bytes).
+	preferred := ""
+	if mayHoldThinking(in.body) && (len(cands) > 1 || !claudePlatform(cands[0].u.cfg.Type)) {
+		pn.origin, pn.hasThinking = r.thinkingOrigin(in.body)
+		if slices.Contains(allowed, pn.origin) {
+			preferred = pn.origin
 		}
 	}
 	if r.sticky && preferred == "" && in.session != "" {
@@ -65,27 +80,50 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) (plans
 		}
 	}
 	order := r.router.Order(in.model, allowed, preferred)
-	if len(order) < len(allowed) {
+	var skipped []*upstream
+	pn.order = make([]candidate, 0, len(order))
+	for _, c := range cands {
+		if !slices.Contains(order, c.u.cfg.Name) {
+			skipped = append(skipped, c.u)
+		}
+	}
+	for _, name := range order {
 		for _, c := range cands {
-			if !slices.Contains(order, c.u.cfg.Name) {
-				skipped = append(skipped, c.u)
+			if c.u.cfg.Name == name {
+				pn.order = append(pn.order, c)
 			}
 		}
 	}
-	plans = make([]*plan, 0, len(order))
-	var refusal *features.Refusal
-	var seen []string // providers planned, by name
-	for _, name := range order {
-		c, _ := byName(name)
-		pl, ref, e := r.prepare(ctx, in, c, origin, hasThinking)
+	return pn, skipped
+}
+
+// mayHoldThinking reports whether a body can hold signed or redacted thinking blocks, with two
+// fast scans of its bytes (most requests of a session without thinking have neither word).
+func mayHoldThinking(body []byte) bool {
+	return bytes.Contains(body, []byte(`"signature"`)) || bytes.Contains(body, []byte(`"redacted_thinking"`))
+}
+
+// last reports whether no candidate follows the one handed out last.
+func (pn *planner) last() bool { return pn.next >= len(pn.order) }
+
+// Next returns the next candidate's plan, nil when none is left. Candidates that refuse the
+// request are skipped (and counted); a count_tokens call for a provider that cannot count is
+// planned as the relay's estimate or on routing.count_tokens' provider.
+func (pn *planner) Next() (*plan, *apierr.Error) {
+	r, in := pn.r, pn.in
+	for pn.next < len(pn.order) {
+		c := pn.order[pn.next]
+		pn.next++
+		name := c.u.cfg.Name
+		pl, ref, e := r.prepare(pn.ctx, in, c, pn.origin, pn.hasThinking)
 		if e != nil {
-			return nil, nil, e
+			return nil, e
 		}
 		if ref != nil {
 			c.u.count(ref.Feature.String() + "=refused")
 			r.log.Info("refused by the feature matrix", "provider", name, "feature", ref.Feature.String(), "at", ref.Path)
-			if refusal == nil {
-				refusal = ref
+			if pn.refusal == nil {
+				pn.refusal = ref
 			}
 			continue
 		}
@@ -93,40 +131,47 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) (plans
 			if to, ok := strings.CutPrefix(r.cfg.Routing.CountTokens, "provider:"); ok {
 				// Ask a provider that counts instead (Anthropic's count endpoint is free).
 				u := r.upstream(to)
-				if u == nil || slices.Contains(seen, to) {
+				if u == nil || slices.Contains(pn.seen, to) {
 					continue
 				}
 				model, _ := serves(u, in.model)
-				pl, ref, e = r.prepare(ctx, in, candidate{u: u, model: model}, origin, hasThinking)
+				pl, ref, e = r.prepare(pn.ctx, in, candidate{u: u, model: model}, pn.origin, pn.hasThinking)
 				if e != nil {
-					return nil, nil, e
+					return nil, e
 				}
 				if ref != nil || pl.estimate {
 					continue
 				}
 				pl.notes = append(pl.notes, "count_tokens=provider:"+to)
 			} else if r.cfg.Routing.CountTokens == config.CountTokensRefuse {
-				if refusal == nil {
-					refusal = &features.Refusal{Feature: features.CountTokens, Status: http.StatusNotFound, Type: apierr.NotFound,
+				if pn.refusal == nil {
+					pn.refusal = &features.Refusal{Feature: features.CountTokens, Status: http.StatusNotFound, Type: apierr.NotFound,
 						Message: fmt.Sprintf("provider %q (%s) cannot count tokens, and routing.count_tokens is refuse; set it to estimate or provider:NAME", name, c.u.cfg.Type)}
 				}
 				continue
 			}
 		}
-		seen = append(seen, pl.u.cfg.Name)
-		plans = append(plans, pl)
+		pn.seen = append(pn.seen, pl.u.cfg.Name)
+		pn.planned++
+		return pl, nil
 	}
-	if len(plans) == 0 && refusal != nil {
-		return nil, nil, &apierr.Error{Status: refusal.Status, Type: refusal.Type, Message: refusal.Message}
+	return nil, nil
+}
+
+// refused is the answer when every candidate refused the request and none was tried: the
+// first refusal.
+func (pn *planner) refused() *apierr.Error {
+	if pn.planned > 0 || pn.refusal == nil {
+		return nil
 	}
-	return plans, skipped, nil
+	return &apierr.Error{Status: pn.refusal.Status, Type: pn.refusal.Type, Message: pn.refusal.Message}
 }
 
 // prepare makes one candidate's plan: the matrix decision for the features the request uses
 // (refuse, strip, degrade), foreign thinking blocks removed, betas filtered, model mapped.
 func (r *Relay) prepare(ctx context.Context, in *inbound, c candidate, origin string, hasThinking bool) (*plan, *features.Refusal, *apierr.Error) {
 	u := c.u
-	d := u.row.Decide(&in.usage)
+	d := u.row.Decide(in.usageFor(u))
 	d.ProviderName = u.cfg.Name
 	if ref := d.Refusal(); ref != nil {
 		return nil, ref, nil

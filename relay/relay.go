@@ -64,9 +64,6 @@ type Relay struct {
 	// sticky is false when session affinity cannot choose anything: one provider with one
 	// key. The affinity table is then neither read nor written.
 	sticky bool
-	// deepDetect is false when no request can need more than its top-level parameters read
-	// (see needsDeepDetect), and the relay then skips the walk of every message and tool.
-	deepDetect bool
 	// getenv is Options.Getenv (CCRELAY_OLLAMA_MODEL); nil means os.Getenv.
 	getenv func(string) string
 	// bg is the state of what Start runs (health.go).
@@ -75,8 +72,11 @@ type Relay struct {
 
 // upstream is one enabled provider with its runtime state.
 type upstream struct {
-	cfg      config.Provider
-	row      *features.Row // the provider's feature matrix row with its overrides
+	cfg config.Provider
+	row *features.Row // the provider's feature matrix row with its overrides
+	// deep reports that the row acts on nested features: planning this provider needs the
+	// walk of every message and tool (inbound.usageFor).
+	deep     bool
 	p        *provider.Provider
 	pool     *keys.Pool
 	inFlight atomic.Int64
@@ -160,7 +160,8 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 			return nil, fmt.Errorf("relay: %w", err)
 		}
 		pool := keys.NewPool(pc.Name, pc.Keys, cfg.Routing.KeyStrategy, r.now, keys.WithKeyRetry(cfg.Routing.KeyRetry.D()))
-		r.upstreams = append(r.upstreams, &upstream{cfg: pc, row: features.NewRow(pc.Type, pc.Features), p: p, pool: pool})
+		row := features.NewRow(pc.Type, pc.Features)
+		r.upstreams = append(r.upstreams, &upstream{cfg: pc, row: row, deep: row.NeedsDeep(), p: p, pool: pool})
 	}
 	cands := make([]route.Candidate, 0, len(r.upstreams))
 	for _, u := range r.upstreams {
@@ -169,7 +170,6 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 			InFlight: func() int { return int(u.inFlight.Load()) },
 		})
 	}
-	r.deepDetect = needsDeepDetect(r.upstreams)
 	r.sticky = len(r.upstreams) > 1 || len(r.upstreams) == 1 && r.upstreams[0].pool.Len() > 1
 	r.router = route.NewRouter(cfg.Routing, cands, r.now, nil)
 	r.affinity = route.NewAffinity(0, 0, r.now)
@@ -188,21 +188,6 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 // is mapped to, what is unreachable, what to fix. New starts nothing: a relay that is never
 // started (the tests that replay recorded traffic) sends nothing of its own upstream.
 func (r *Relay) Start(ctx context.Context) []string { return r.start(ctx) }
-
-// needsDeepDetect reports whether requests need features.Detect's walk of every node, rather
-// than features.DetectTop's top-level parameters: when any provider's feature matrix row (with
-// its overrides) does something other than pass a nested feature, when a provider is not a
-// Claude platform (signed thinking blocks in the history must be found and removed), and when
-// there is more than one provider (thinking blocks signed by one must stick to it, and be removed
-// if the conversation moves). A relay in front of one Claude platform provider, whose matrix
-// passes every nested feature, has nothing to decide below the top level.
-func needsDeepDetect(ups []*upstream) bool {
-	if len(ups) != 1 {
-		return true
-	}
-	u := ups[0]
-	return !claudePlatform(u.cfg.Type) || u.row.NeedsDeep()
-}
 
 // NewTransport returns the tuned transport used to reach providers. It has no whole-response
 // timeout, which would cut long streams; the stream idle timeout is enforced by the relay.
