@@ -97,3 +97,12 @@ func TestVendorErrorsReachTheClientAsAnthropicErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestA404ThatIsNotAnAnthropicErrorNamesTheProviderAndURL(t *testing.T) {
+	// An Ollama older than 0.14 has no /v1/messages: Go's mux answers "404 page not found".
+	up := relaytest.NewUpstream(t, relaytest.Status(404, http.Header{"Content-Type": {"text/plain; charset=utf-8"}}, "404 page not found\n"))
+	base, _ := startRelayLog(t, configWith(providerFor(config.TypeOllama, "ollama", up.URL)), nil)
+	resp, body := post(t, base+"/v1/messages", []byte(okBody), nil)
+	wantAnthropicError(t, resp, body, 404, "not_found_error", `"ollama"`, up.URL+"/v1/messages",
+		"not an Anthropic Messages endpoint", "check base_url", "Ollama needs 0.14 or newer")
+}
