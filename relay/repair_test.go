@@ -99,3 +99,25 @@ func TestAToolCallWhoseInputIsNotAnObjectNeverReachesTheClientSilently(t *testin
 		t.Error("the Go SDK saw no error")
 	}
 }
+
+func TestAVendorErrorEventMidStreamReachesTheClientAsAnAnthropicError(t *testing.T) {
+	up := relaytest.NewUpstream(t, relaytest.SSE([]string{
+		"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"glm-4.6\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}\n\n",
+		"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"1113\",\"message\":\"Insufficient balance or no resource package. Please recharge.\"}}\n\n",
+	}, 0))
+	base, _ := startRelayLog(t, configWith(providerFor(config.TypeZAI, "zai", up.URL, "k")), nil)
+	resp, raw := post(t, base+"/v1/messages", []byte(`{"model":"glm-4.6","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi"}]}`), nil)
+	evs, _ := readEvents(t, strings.NewReader(string(raw)))
+	if len(evs) != 2 || evs[1].Name != "error" {
+		t.Fatalf("events %v", eventNames(evs))
+	}
+	if typ := gjson.GetBytes(evs[1].Data, "error.type").Str; typ != "billing_error" {
+		t.Errorf("error event type %q, want billing_error: %s", typ, evs[1].Data)
+	}
+	if !strings.Contains(gjson.GetBytes(evs[1].Data, "error.message").Str, "Insufficient balance") {
+		t.Errorf("the vendor's message is lost: %s", evs[1].Data)
+	}
+	if tr := resp.Trailer.Get("X-Ccrelay-Degraded"); !strings.Contains(tr, "error=normalized:") {
+		t.Errorf("trailer %q does not announce the normalization", tr)
+	}
+}

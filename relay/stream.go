@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/ccrelay/ccrelay/relay/sse"
 	"github.com/tidwall/gjson"
 )
@@ -166,6 +167,15 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 			return
 		}
 		raw := ev.Raw
+		if ev.Name == "error" {
+			// A vendor's error event mid-stream: its type and code are normalized like an error
+			// answer's (the dialect table), so the client sees one of Anthropic's types.
+			if n := features.NormalizeError(u.cfg.Type, u.cfg.Name, "", http.StatusInternalServerError, "application/json", ev.Data); n.Changed {
+				edited = sse.AppendEvent(edited[:0], "error", n.Body)
+				raw = edited
+				rep.Note("error=normalized:" + n.Rule)
+			}
+		}
 		data, act := rep.Event(ev.Name, ev.Data)
 		switch act.Kind {
 		case sse.RepairRepaired:

@@ -540,6 +540,10 @@ func (r *Repairer) messageDelta(s string, data []byte) ([]byte, RepairAction) {
 }
 
 // repaired records notes and returns the action that announces them.
+// Note records a change the caller made to the stream itself (a normalized error event), so
+// that Repairs announces it with the repairs.
+func (r *Repairer) Note(note string) { r.repairs = append(r.repairs, note) }
+
 func (r *Repairer) repaired(notes ...string) RepairAction {
 	r.repairs = append(r.repairs, notes...)
 	return RepairAction{Kind: RepairRepaired, Notes: notes}
