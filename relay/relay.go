@@ -59,6 +59,9 @@ type Relay struct {
 	inliner   *features.Inliner
 	maxBody   int64
 	maxHeader int // server.max_header_bytes
+	// keepalive is server.stream_keepalive: a ping after this long without an event to the
+	// client; 0 disables.
+	keepalive time.Duration
 	idle      time.Duration
 	started   time.Time
 	// sticky is false when session affinity cannot choose anything: one provider with one
@@ -135,6 +138,10 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 	}
 	if r.maxBody <= 0 {
 		r.maxBody = config.DefaultMaxBodyBytes
+	}
+	r.keepalive = config.DefaultStreamKeepalive
+	if ka := cfg.Server.StreamKeepalive; ka != nil {
+		r.keepalive = ka.D()
 	}
 	r.maxHeader = cfg.Server.MaxHeaderBytes
 	if r.maxHeader <= 0 {

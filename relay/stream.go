@@ -158,11 +158,15 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 			r.announceRepairs(w, u, notes)
 		}
 	}()
+	// Pings during the upstream's silences, once the first event is out (keepalive.go).
+	var ka *keepalive
+	defer func() { ka.stop() }()
 	for {
 		ev, err := rd.Next()
 		if err != nil {
 			// A partial event (sse.ErrTruncated) is not forwarded: its bytes would run into
 			// the error event that reports the cut.
+			ka.stop()
 			r.endStream(w, rc, req.Context(), u, err, idle.timedOut())
 			return
 		}
@@ -182,6 +186,7 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 			edited = sse.AppendEvent(edited[:0], ev.Name, data)
 			raw = edited
 		case sse.RepairAborted:
+			ka.stop()
 			r.log.Warn("stream ended by relay", "provider", u.cfg.Name, "type", act.Abort.Type, "cause", act.Abort.Message)
 			w.Write(apierr.Event(act.Abort.Type, fmt.Sprintf("provider %q: %s", u.cfg.Name, act.Abort.Message)))
 			rc.Flush()
@@ -190,15 +195,19 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 			resp.Body = http.NoBody
 			return
 		}
-		if _, werr := w.Write(raw); werr != nil {
-			return // the client is gone; the deferred Close cancels the upstream
-		}
+		ka.lock()
+		_, werr := w.Write(raw)
 		// Flush as soon as no further complete event is already at hand: an event that
 		// arrived alone goes out at once, events that arrived in one read go out together.
-		if !rd.Pending() {
-			if ferr := rc.Flush(); ferr != nil {
-				return
-			}
+		if werr == nil && !rd.Pending() {
+			werr = rc.Flush()
+		}
+		ka.unlock()
+		if werr != nil {
+			return // the client is gone; the deferred Close cancels the upstream
+		}
+		if ka == nil && r.keepalive > 0 {
+			ka = startKeepalive(w, rc, r.keepalive)
 		}
 		switch ev.Name {
 		case "message_stop", "error":

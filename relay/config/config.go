@@ -22,7 +22,9 @@ const (
 	DefaultTLSHandshakeTimeout   = 10 * time.Second
 	DefaultResponseHeaderTimeout = 120 * time.Second
 	DefaultStreamIdleTimeout     = 300 * time.Second
-	DefaultHealthInterval        = 30 * time.Second
+	// DefaultStreamKeepalive is server.stream_keepalive when absent.
+	DefaultStreamKeepalive = 15 * time.Second
+	DefaultHealthInterval  = 30 * time.Second
 )
 
 // Provider types known to the relay.
@@ -77,6 +79,10 @@ type Server struct {
 	// get an Anthropic-shaped 431.
 	MaxHeaderBytes int    `yaml:"max_header_bytes" toml:"max_header_bytes"`
 	LogLevel       string `yaml:"log_level" toml:"log_level"`
+	// StreamKeepalive is how long a stream may send nothing to the client, once its first
+	// event is out, before the relay sends a ping event (as Anthropic's API does), so that a
+	// proxy in front does not cut a silent thinking phase; nil (absent) means 15s, 0 disables.
+	StreamKeepalive *Duration `yaml:"stream_keepalive" toml:"stream_keepalive"`
 	// Fetch bounds the relay's own fetches of image and PDF URLs, used only where a provider's
 	// features override sets image_url or pdf_url to degrade (fetch and inline as base64).
 	Fetch Fetch `yaml:"fetch" toml:"fetch"`
