@@ -26,6 +26,8 @@ type attemptLog struct {
 	n       int        // upstream attempts made
 	reasons []string   // "provider=reason", in order
 	fails   []*failure // why each candidate (or key) did not answer, in order
+	// attempts are the attempts and skips for the accounting, the answering one last.
+	attempts []Attempt
 	// pending is the last failure not yet logged: its WARN line names the action that
 	// followed it, which is known only at the next attempt or at the end.
 	pending *failure
@@ -35,6 +37,27 @@ type attemptLog struct {
 func (a *attemptLog) fail(f *failure) {
 	a.reasons = append(a.reasons, f.provider+"="+f.reason)
 	a.fails = append(a.fails, f)
+	a.attempts = append(a.attempts, Attempt{Provider: f.provider, Key: f.key, Outcome: outcomeOf(f.reason, f.status), Status: f.status})
+}
+
+// outcomeOf is the outcome of a failed attempt in the words of the accounting (Attempt): the
+// failure's reason, with statuses grouped.
+func outcomeOf(reason string, status int) string {
+	switch reason {
+	case "refused", "transport_error":
+		return "unreachable"
+	case "timeout", "circuit_open", "key_rejected", "billing", "keys_unavailable", "keys_rejected", "count_tokens_unsupported":
+		return reason
+	}
+	switch {
+	case status == 429 || status == 529:
+		return strconv.Itoa(status)
+	case status >= 500:
+		return "5xx"
+	case status >= 400:
+		return "4xx"
+	}
+	return reason
 }
 
 // warnPending writes the WARN line of the pending failed attempt, with the action taken.
@@ -71,6 +94,7 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, pn *planner
 		soonest    time.Duration // the soonest moment a rate-limited key frees up
 		allLimited = len(skipped) == 0
 	)
+	defer func() { w.attempts = log.attempts }()
 	for _, u := range skipped {
 		log.fail(r.circuitFailure(u))
 	}
@@ -486,10 +510,13 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 		return tryResult{next: done}
 	}
 	r.warnPending(log, "answered by "+u.cfg.Name)
+	log.attempts = append(log.attempts, Attempt{Provider: u.cfg.Name, Key: lease.Index(), Outcome: "ok", Status: status})
 	h := w.Header()
 	h.Set(hdrProvider, u.cfg.Name)
 	h.Set(hdrAttempts, attemptsHeader(log.n, log.reasons, r.cfg.Routing.Debug))
 	w.upstreamModel = pl.model
+	w.upstreamID = resp.Header.Get("Request-Id")
+	w.notes = call.Degraded
 	w.failed = strings.Join(log.reasons, ",")
 	if len(call.Degraded) > 0 {
 		h.Set(hdrDegraded, strings.Join(call.Degraded, "; "))
@@ -501,6 +528,7 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	in.release()
 	pl.body, call.Body = nil, nil
 	usage := r.relayResponse(w, req, u, resp, ub)
+	w.tokens = usage.tokens()
 	lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: usage.total()})
 	if status < 300 && in.session != "" && r.sticky {
 		r.affinity.Set(in.session, route.Binding{Provider: u.cfg.Name, Key: lease.Index()})
@@ -512,6 +540,9 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 // a 400, that no other candidate would answer differently).
 func (r *Relay) answerFailure(w *recorder, u *upstream, f *failure, log *attemptLog) {
 	r.warnPending(log, "answered by "+u.cfg.Name)
+	log.attempts = append(log.attempts, Attempt{Provider: u.cfg.Name, Key: f.key, Outcome: outcomeOf(f.reason, f.status), Status: f.status})
+	w.upstreamID = f.header.Get("Request-Id")
+	w.notes = f.notes
 	h := w.Header()
 	h.Set(hdrProvider, u.cfg.Name)
 	h.Set(hdrAttempts, attemptsHeader(log.n, log.reasons, r.cfg.Routing.Debug))
@@ -557,10 +588,18 @@ func (r *Relay) answerEstimate(w *recorder, in *inbound, pl *plan, log *attemptL
 	}{features.Estimate(in.body)})
 }
 
-// usage is the token usage read from a response, for the key pool's tpm accounting.
+// usage is the token usage read from a response, for the key pool's tpm accounting (input
+// counts the cache tokens too) and the relay's accounting.
 type usage struct {
-	input, output int
-	known         bool
+	input, output            int
+	cacheRead, cacheCreation int
+	known                    bool
+}
+
+// tokens is the usage as Anthropic reports it: input without the cache counts.
+func (u usage) tokens() Tokens {
+	return Tokens{Input: u.input - u.cacheRead - u.cacheCreation, Output: u.output,
+		CacheRead: u.cacheRead, CacheCreation: u.cacheCreation, Known: u.known}
 }
 
 func (u usage) total() int {

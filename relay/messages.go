@@ -75,7 +75,7 @@ func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
 		writeError(w, e)
 		return
 	}
-	w.model = in.model
+	w.model, w.stream, w.session = in.model, in.stream, in.session
 	pn, skipped := r.plan(req.Context(), in, cands)
 	r.attempt(w, req, in, pn, skipped)
 }

@@ -36,6 +36,9 @@ type Options struct {
 	// Logger receives the relay's diagnostics, and the access line of each request unless
 	// AccessLog is set; nil discards.
 	Logger *slog.Logger
+	// Observers receive the record of each finished request (account.go): metrics, the usage
+	// log.
+	Observers []Observer
 	// AccessLog, when set, receives the access line of each request (accesslog.go), formatted
 	// by the relay in slog's text format, when Logger is enabled for the line's level.
 	AccessLog io.Writer
@@ -59,6 +62,7 @@ type Relay struct {
 	inliner   *features.Inliner
 	maxBody   int64
 	maxHeader int // server.max_header_bytes
+	observers []Observer
 	// keepalive is server.stream_keepalive: a ping after this long without an event to the
 	// client; 0 disables.
 	keepalive time.Duration
@@ -131,6 +135,7 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		transport: opts.Transport,
 		log:       opts.Logger,
 		access:    opts.AccessLog,
+		observers: opts.Observers,
 		now:       opts.Now,
 		getenv:    opts.Getenv,
 		maxBody:   cfg.Server.MaxBodyBytes,
@@ -221,6 +226,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := r.now()
 	id := newRequestID()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	if len(r.observers) > 0 {
+		rec.now = r.now
+	}
 	rec.Header().Set("Request-Id", id)
 	rec.Header().Set(hdrRequestID, id)
 	if n := headerBytes(req); n > r.maxHeader {
@@ -229,7 +237,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	} else {
 		r.route(rec, req)
 	}
-	r.logRequest(req, rec, id, r.now().Sub(start))
+	d := r.now().Sub(start)
+	r.logRequest(req, rec, id, d)
+	r.account(req, rec, id, start, d)
 }
 
 func (r *Relay) route(w *recorder, req *http.Request) {
@@ -343,6 +353,19 @@ type recorder struct {
 	model, upstreamModel, failed string
 	// repaired is what the stream repair changed after the headers were out (the trailer).
 	repaired string
+
+	// For accounting (account.go), set as the request goes: whether it streams, Claude
+	// Code's session, the client key's name, the provider's request id, the usage, the
+	// attempts, what was changed, and when the first byte went out.
+	stream     bool
+	session    string
+	client     string
+	upstreamID string
+	tokens     Tokens
+	attempts   []Attempt
+	notes      []string
+	firstAt    time.Time
+	now        func() time.Time
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -354,6 +377,9 @@ func (w *recorder) WriteHeader(code int) {
 
 func (w *recorder) Write(b []byte) (int, error) {
 	w.wroteHeader = true
+	if w.firstAt.IsZero() && w.now != nil {
+		w.firstAt = w.now()
+	}
 	n, err := w.ResponseWriter.Write(b)
 	w.written += int64(n)
 	return n, err

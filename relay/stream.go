@@ -56,7 +56,8 @@ func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp 
 		// once per path).
 		ur := gjson.GetBytes(body, "usage")
 		res := gjson.GetMany(ur.Raw, "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-		us = usage{input: int(res[0].Int() + res[2].Int() + res[3].Int()), output: int(res[1].Int()), known: res[0].Exists() || res[1].Exists()}
+		us = usage{input: int(res[0].Int() + res[2].Int() + res[3].Int()), output: int(res[1].Int()),
+			cacheCreation: int(res[2].Int()), cacheRead: int(res[3].Int()), known: res[0].Exists() || res[1].Exists()}
 		if bytes.Contains(body, []byte(`"signature"`)) {
 			r.rememberSignatures(body, u.cfg.Name)
 		}
@@ -69,6 +70,7 @@ func (r *Relay) relayResponse(w *recorder, req *http.Request, u *upstream, resp 
 // notes), in the log and in /v1/providers' counters.
 func (r *Relay) announceRepairs(w *recorder, u *upstream, notes []string) {
 	u.count(notes...)
+	w.notes = append(w.notes[:len(w.notes):len(w.notes)], notes...)
 	joined := strings.Join(notes, "; ")
 	r.log.Info("repaired", "provider", u.cfg.Name, "notes", joined)
 	h := w.Header()
@@ -153,7 +155,7 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 	)
 	defer func() {
 		in, out, cacheRead, cacheCreation, known := rep.Usage()
-		us = usage{input: in + cacheRead + cacheCreation, output: out, known: known}
+		us = usage{input: in + cacheRead + cacheCreation, output: out, cacheRead: cacheRead, cacheCreation: cacheCreation, known: known}
 		if notes := rep.Repairs(); len(notes) > 0 {
 			r.announceRepairs(w, u, notes)
 		}

@@ -1,0 +1,88 @@
+package relay
+
+import (
+	"net/http"
+	"time"
+)
+
+// Record is what one request came to, handed to the relay's accounting (metrics, the usage
+// log) once its answer is complete. It holds no credential and no body.
+type Record struct {
+	Time     time.Time // when the request arrived
+	ID       string    // the relay's request id
+	Method   string
+	Path     string
+	Status   int
+	Stream   bool
+	Duration time.Duration
+	// TTFB is the time to the first byte of the answer sent to the client; zero when nothing
+	// was sent.
+	TTFB time.Duration
+
+	// Model is the client-side model name ("" when the request did not get that far);
+	// UpstreamModel what the provider that answered was asked for.
+	Model, UpstreamModel string
+	// Provider is the provider that answered ("" when none did).
+	Provider string
+	// UpstreamID is the provider's request id, when it sent one.
+	UpstreamID string
+	// Session is Claude Code's session id (x-claude-code-session-id or metadata.user_id).
+	Session string
+	// Client names the client key that was accepted ("" without named client keys).
+	Client string
+	// Tokens are the usage the provider reported (or the stream repair estimated).
+	Tokens Tokens
+	// Attempts are the upstream attempts and skips, in order, each with its outcome.
+	Attempts []Attempt
+	// Degraded lists what the relay changed in the request or the answer
+	// ("cache_control=stripped", "stream_usage=repaired", ...).
+	Degraded []string
+}
+
+// Tokens is a request's token usage, as Anthropic reports it: Input excludes the cache
+// counts, which are kept apart.
+type Tokens struct {
+	Input, Output, CacheRead, CacheCreation int
+	// Known reports that the provider reported usage at all.
+	Known bool
+}
+
+// Attempt is one candidate's part in a request.
+type Attempt struct {
+	Provider string
+	// Key is the key's index in the provider's pool, -1 when no key was involved.
+	Key int
+	// Outcome is ok, or why the attempt failed or was skipped: unreachable, timeout, 429,
+	// 4xx, 5xx (and 529), circuit_open, key_rejected, billing, keys_unavailable,
+	// count_tokens_unsupported, or the status of an error answer.
+	Outcome string
+	// Status is the upstream status, 0 when there was none.
+	Status int
+}
+
+// Observer receives the record of each finished request. It is called on the request's
+// goroutine after the answer is complete: it must be quick (count, or hand the record to a
+// writer of its own) and must not keep the record's slices.
+type Observer interface {
+	Observe(*Record)
+}
+
+// account builds the request's record and hands it to the observers. Nothing is built when
+// there is no observer.
+func (r *Relay) account(req *http.Request, w *recorder, id string, start time.Time, d time.Duration) {
+	if len(r.observers) == 0 {
+		return
+	}
+	rec := Record{
+		Time: start, ID: id, Method: req.Method, Path: req.URL.Path, Status: w.status, Stream: w.stream,
+		Duration: d, Model: w.model, UpstreamModel: w.upstreamModel, Provider: w.Header().Get(hdrProvider),
+		UpstreamID: w.upstreamID, Session: w.session, Client: w.client, Tokens: w.tokens, Attempts: w.attempts,
+	}
+	if !w.firstAt.IsZero() {
+		rec.TTFB = w.firstAt.Sub(start)
+	}
+	rec.Degraded = w.notes
+	for _, o := range r.observers {
+		o.Observe(&rec)
+	}
+}
