@@ -299,3 +299,25 @@ func TestSkippedSaysForHowLongAfterHowManyFailuresAndTheLastCause(t *testing.T) 
 		t.Errorf("a closed circuit still shows LastError %q", le)
 	}
 }
+
+func TestAdoptKeepsOpenCircuitsOfTheProvidersBothKnow(t *testing.T) {
+	clk := newFakeClock()
+	old := breakerRouter(clk, 2, 30*time.Second)
+	old.Fail("a", "unreachable")
+	old.Fail("a", "unreachable")
+	old.Fail("b", "unreachable")
+	clk.Advance(10 * time.Second)
+	cfg := config.Routing{CircuitBreaker: config.CircuitBreaker{FailureThreshold: 2, Cooldown: config.Duration(30 * time.Second)}}
+	r := NewRouter(cfg, cands("a:3", "b:2", "d:1"), clk.Now, nil)
+	r.Adopt(old)
+	if s, skipped := r.Skipped("a"); !skipped || s.For != 20*time.Second || s.Cause != "unreachable" {
+		t.Errorf("a after the reload: %+v, %v; want skipped for 20s more", s, skipped)
+	}
+	r.Fail("b", "unreachable") // b's count goes on: 2 failures open it
+	if got := r.State("b"); got != Open {
+		t.Errorf("b = %s, want open (its first failure was carried over)", got)
+	}
+	if got := r.State("d"); got != Closed {
+		t.Errorf("the new provider d = %s, want closed", got)
+	}
+}
