@@ -6,6 +6,10 @@
 #   scripts/bench/run.sh --out bench.md  # also write the markdown table to bench.md
 #   scripts/bench/run.sh --selfcheck     # add a second floor (A/A) to see the noise
 #   scripts/bench/run.sh --no-ccrelay    # direct and floor only
+#   scripts/bench/run.sh --sizes 49k,250k,1m --configs single,chain
+#                                        # cost per request against body size (long Claude Code
+#                                        # sessions; --sweep alone: these defaults), instead of the
+#                                        # main table; --sweep-modes stream,json adds JSON requests
 #
 # Every other flag goes to the driver (scripts/bench/driver; `--help` lists them), e.g.
 # --rounds 5 --seq-n 500 --tput-n 4000 --d 15s --open 1000 --max-time 200s.
@@ -28,6 +32,9 @@ mode=quick
 keep=0
 want_ccrelay=1
 ccrelay_bin=""
+sweep=0
+sizes=""
+configs=""
 args=()
 while [[ $# -gt 0 ]]; do
 	case "$1" in
@@ -37,17 +44,40 @@ while [[ $# -gt 0 ]]; do
 	--no-ccrelay) want_ccrelay=0 ;;
 	--ccrelay-bin) ccrelay_bin="$2"; shift ;;
 	--ccrelay-bin=*) ccrelay_bin="${1#*=}" ;;
+	--sweep|-sweep) sweep=1 ;;
+	--sizes|-sizes) sweep=1; sizes="$2"; shift ;;
+	--sizes=*|-sizes=*) sweep=1; sizes="${1#*=}" ;;
+	--configs|-configs) sweep=1; configs="$2"; shift ;;
+	--configs=*|-configs=*) sweep=1; configs="${1#*=}" ;;
 	# Paths given relative to where run.sh was started from.
 	--out|-out|--raw|-raw|--ccrelay-config|-ccrelay-config) args+=("$1" "$(abs "$2")"); shift ;;
 	--out=*|-out=*|--raw=*|-raw=*|--ccrelay-config=*|-ccrelay-config=*) args+=("${1%%=*}=$(abs "${1#*=}")") ;;
 	-h|--help)
-		sed -n '2,17p' "$0"
+		sed -n '2,21p' "$0"
 		echo
 		args+=(-help) ;;
 	*) args+=("$1") ;;
 	esac
 	shift
 done
+
+# The sweep's configs: single, chain, or template paths (relative to where run.sh was started).
+if [[ $sweep == 1 ]]; then
+	sizes="${sizes:-49k,250k,1m}"
+	configs="${configs:-single,chain}"
+	resolved=()
+	IFS=',' read -ra cfgs <<<"$configs"
+	for c in "${cfgs[@]}"; do
+		case "$c" in
+		single|chain) resolved+=("$c") ;;
+		*) resolved+=("$(abs "$c")") ;;
+		esac
+	done
+	configs="$(IFS=','; echo "${resolved[*]}")"
+	args+=(-sweep -sizes "$sizes" -configs "$configs")
+	IFS=',' read -ra nsizes <<<"$sizes"
+	cells=$(( ${#nsizes[@]} * ${#cfgs[@]} ))
+fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/ccrelay-bench.XXXXXX")"
 status=0
@@ -79,10 +109,16 @@ else
 	echo "bench:   $note" >&2
 fi
 
-# Time budget of the whole command, build included: quick 170 s, full 600 s (BENCH_BUDGET
-# overrides, in seconds; --max-time DUR sets the driver's own budget directly). The driver skips
-# the phases it has no time left for; `timeout` is the backstop.
-budget="${BENCH_BUDGET:-$([[ $mode == full ]] && echo 600 || echo 170)}"
+# Time budget of the whole command, build included: quick 170 s, full 600 s; the sweep 60 s plus
+# 45 s (quick) or 150 s (full) per cell (BENCH_BUDGET overrides, in seconds; --max-time DUR sets
+# the driver's own budget directly). The driver skips the phases it has no time left for;
+# `timeout` is the backstop.
+if [[ $sweep == 1 ]]; then
+	default_budget=$(( 60 + cells * $([[ $mode == full ]] && echo 150 || echo 45) ))
+else
+	default_budget=$([[ $mode == full ]] && echo 600 || echo 170)
+fi
+budget="${BENCH_BUDGET:-$default_budget}"
 left=$(( budget - (SECONDS - t0) ))
 (( left < 60 )) && left=60
 limit=$(( left + 120 ))

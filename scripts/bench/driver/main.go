@@ -59,6 +59,12 @@ type options struct {
 	openN       int
 	openEvents  int
 	openGap     time.Duration
+
+	// The body-size sweep (sweep.go): cost per request against body size.
+	sweep      bool
+	sizes      string
+	configs    string
+	sweepModes string
 }
 
 func main() {
@@ -87,7 +93,14 @@ func main() {
 	flag.IntVar(&o.openN, "open", 1000, "concurrent open streams in the memory test (0: skip)")
 	flag.IntVar(&o.openEvents, "open-events", 0, "events per stream of the slow upstream (default: quick 10, full 20)")
 	flag.DurationVar(&o.openGap, "open-gap", 500*time.Millisecond, "gap between events of the slow upstream")
+	flag.BoolVar(&o.sweep, "sweep", false, "run the body-size sweep instead of the main table (implied by -sizes and -configs)")
+	flag.StringVar(&o.sizes, "sizes", "", "sweep: long-session body sizes, comma-separated: 49k (the recorded first turn as is), 250k, 1m or any size with a k/m suffix (default 49k,250k,1m)")
+	flag.StringVar(&o.configs, "configs", "", "sweep: ccrelay configs, comma-separated: single (one provider), chain (the seed's anthropic, zai, ollama) or the path of a template (default single,chain)")
+	flag.StringVar(&o.sweepModes, "sweep-modes", "stream", "sweep: request modes, comma-separated: stream (Claude Code's) and/or json")
 	flag.Parse()
+	if o.sizes != "" || o.configs != "" {
+		o.sweep = true
+	}
 
 	switch o.mode {
 	case "quick":
@@ -126,6 +139,11 @@ func main() {
 	}
 
 	d := &driver{o: o, start: time.Now(), deadline: time.Now().Add(o.maxTime)}
+	if o.sweep {
+		if err := d.parseSweep(); err != nil {
+			fatalf("%v", err)
+		}
+	}
 	// Safety: whatever happens, the children die with us, and we die shortly after the budget.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -141,7 +159,11 @@ func main() {
 		os.Exit(3)
 	})
 
-	code := d.run()
+	run := d.run
+	if o.sweep {
+		run = d.runSweep
+	}
+	code := run()
 	d.killAll()
 	os.Exit(code)
 }
@@ -190,6 +212,8 @@ type driver struct {
 	dropped  map[string]string // candidates dropped in an earlier environment
 
 	raw []rawEntry
+
+	sw sweepPlan
 }
 
 func (d *driver) bin(name string) string { return filepath.Join(d.o.bin, name) }
@@ -334,6 +358,8 @@ type env struct {
 	name     string
 	upstream *child
 	targets  []*target
+	fixture  string // the request record the loads send; "" means -fixture
+	config   string // ccrelay's config template; "" means -ccrelay-config or the default
 }
 
 func (d *driver) startUpstream(name string, args ...string) (*child, error) {
@@ -354,7 +380,7 @@ providers:
       - key: "{{KEY}}"
 `
 
-func (d *driver) startRelay(envName, kind, name string, up *child) (*target, error) {
+func (d *driver) startRelay(envName, kind, name string, up *child, cfgTmpl string) (*target, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -368,7 +394,9 @@ func (d *driver) startRelay(envName, kind, name string, up *child) (*target, err
 			"-max-lifetime", (d.o.maxTime + 2*time.Minute).String())
 	case "ccrelay":
 		tmpl := defaultCcrelayConfig
-		if d.o.ccrelayCfg != "" {
+		if cfgTmpl != "" {
+			tmpl = cfgTmpl
+		} else if d.o.ccrelayCfg != "" {
 			b, rerr := os.ReadFile(d.o.ccrelayCfg)
 			if rerr != nil {
 				return nil, rerr
@@ -390,18 +418,24 @@ func (d *driver) startRelay(envName, kind, name string, up *child) (*target, err
 
 // startEnv starts an upstream with args and every target in front of it.
 func (d *driver) startEnv(name string, upArgs ...string) (*env, error) {
+	return d.startEnvWith(name, "", "", upArgs...)
+}
+
+// startEnvWith is startEnv with the request record the loads send and ccrelay's config
+// template ("" for the defaults).
+func (d *driver) startEnvWith(name, fixture, cfgTmpl string, upArgs ...string) (*env, error) {
 	up, err := d.startUpstream(name+"-upstream", upArgs...)
 	if err != nil {
 		return nil, err
 	}
-	e := &env{name: name, upstream: up}
+	e := &env{name: name, upstream: up, fixture: fixture, config: cfgTmpl}
 	e.targets = append(e.targets, &target{name: "direct", kind: "direct", url: "http://" + up.addr})
 	for _, cand := range d.relays() {
 		if why, ok := d.dropped[cand.name]; ok {
 			e.targets = append(e.targets, &target{name: cand.name, kind: cand.kind, broken: why})
 			continue
 		}
-		t, err := d.startRelay(name, cand.kind, cand.name, up)
+		t, err := d.startRelay(name, cand.kind, cand.name, up, cfgTmpl)
 		if err != nil {
 			t = &target{name: cand.name, kind: cand.kind, broken: err.Error()}
 			logf("%s: %s not started: %v", name, cand.name, err)
@@ -587,7 +621,11 @@ func (d *driver) loadMany(e *env, ts []*target, phase string, round int, s loadS
 		urls = append(urls, t.url)
 		labels = append(labels, t.name)
 	}
-	args := []string{"-json", "-url", strings.Join(urls, ","), "-fixture", d.o.fixture, "-label", strings.Join(labels, ","),
+	fixture := d.o.fixture
+	if e.fixture != "" {
+		fixture = e.fixture
+	}
+	args := []string{"-json", "-url", strings.Join(urls, ","), "-fixture", fixture, "-label", strings.Join(labels, ","),
 		"-mode", s.mode, "-c", strconv.Itoa(s.c), "-n", strconv.Itoa(s.n), "-d", s.d.String(),
 		"-grace", grace.String(), "-warmup", strconv.Itoa(s.warmup)}
 	if s.expectEvents > 0 {
@@ -709,64 +747,7 @@ func (d *driver) run() int {
 		tail += n * (time.Duration(o.openEvents)*o.openGap + 4*time.Second)
 	}
 	mainDeadline := d.deadline.Add(-tail)
-rounds:
-	for round := 1; round <= o.rounds; round++ {
-		for _, ph := range phases {
-			if time.Now().After(mainDeadline) {
-				d.skipped = append(d.skipped, fmt.Sprintf("main rounds %d..%d (time budget)", round, o.rounds))
-				break rounds
-			}
-			order := rotate(live, round-1)
-			got := map[string]*report{}
-			if ph.interleaved {
-				m, err := d.loadMany(mainEnv, order, ph.name, round, ph.spec)
-				if err != nil {
-					logf("%v", err)
-				}
-				got = m
-			} else {
-				// Throughput: the targets cannot share the machine at the same time, so each
-				// round's requests are split into chunks that alternate between targets (in a
-				// rotating order), and the chunks of a target are summed.
-				chunks := map[string][]*report{}
-				spec := ph.spec
-				spec.n = max(1, ph.spec.n/o.chunks)
-				spec.warmup = ph.spec.c // open the connections
-				for k := 0; k < o.chunks; k++ {
-					for _, t := range rotate(order, k) {
-						r, err := d.load(mainEnv, t, ph.name, round, spec)
-						if err != nil {
-							logf("%v", err)
-							continue
-						}
-						chunks[t.name] = append(chunks[t.name], r)
-					}
-				}
-				for name, rs := range chunks {
-					got[name] = merge(rs)
-				}
-			}
-			var line []string
-			for _, t := range order {
-				r := got[t.name]
-				if r == nil {
-					continue
-				}
-				res.add(ph.name, t.name, round, r)
-				if ph.spec.mode == "json" {
-					bodyBytes[0] = r.BodyBytes
-				} else {
-					bodyBytes[1] = r.BodyBytes
-				}
-				s := fmt.Sprintf("%s p50 %.3fms %.0f/s", t.name, r.Latency.P50, r.RPS)
-				if r.Errors > 0 {
-					s += fmt.Sprintf(" ERR %d %v", r.Errors, r.ErrorKinds)
-				}
-				line = append(line, s)
-			}
-			logf("round %d/%d %-10s %s", round, o.rounds, ph.name, strings.Join(line, " | "))
-		}
-	}
+	d.runRounds(mainEnv, live, phases, mainDeadline, res, "main", "", &bodyBytes)
 	for _, t := range mainEnv.targets {
 		if t.proc != nil {
 			hwm[t.name] = memKB(t.pid(), "VmHWM")
@@ -867,6 +848,72 @@ rounds:
 		code = 4 // a target that was started could not be measured
 	}
 	return code
+}
+
+// runRounds runs phases round by round against the live targets of e (the method of the main
+// table: interleaved sequential phases, chunked throughput phases, the order rotating every
+// round) and adds the reports to res. Rounds not started by deadline are skipped (and listed as
+// "what rounds i..n").
+func (d *driver) runRounds(e *env, live []*target, phases []mainPhase, deadline time.Time, res results, what, logPrefix string, bodyBytes *[2]int) {
+	o := d.o
+rounds:
+	for round := 1; round <= o.rounds; round++ {
+		for _, ph := range phases {
+			if time.Now().After(deadline) {
+				d.skipped = append(d.skipped, fmt.Sprintf("%s rounds %d..%d (time budget)", what, round, o.rounds))
+				break rounds
+			}
+			order := rotate(live, round-1)
+			got := map[string]*report{}
+			if ph.interleaved {
+				m, err := d.loadMany(e, order, ph.name, round, ph.spec)
+				if err != nil {
+					logf("%v", err)
+				}
+				got = m
+			} else {
+				// Throughput: the targets cannot share the machine at the same time, so each
+				// round's requests are split into chunks that alternate between targets (in a
+				// rotating order), and the chunks of a target are summed.
+				chunks := map[string][]*report{}
+				spec := ph.spec
+				spec.n = max(1, ph.spec.n/o.chunks)
+				spec.warmup = ph.spec.c // open the connections
+				for k := 0; k < o.chunks; k++ {
+					for _, t := range rotate(order, k) {
+						r, err := d.load(e, t, ph.name, round, spec)
+						if err != nil {
+							logf("%v", err)
+							continue
+						}
+						chunks[t.name] = append(chunks[t.name], r)
+					}
+				}
+				for name, rs := range chunks {
+					got[name] = merge(rs)
+				}
+			}
+			var line []string
+			for _, t := range order {
+				r := got[t.name]
+				if r == nil {
+					continue
+				}
+				res.add(ph.name, t.name, round, r)
+				if ph.spec.mode == "json" {
+					bodyBytes[0] = r.BodyBytes
+				} else {
+					bodyBytes[1] = r.BodyBytes
+				}
+				s := fmt.Sprintf("%s p50 %.3fms %.0f/s", t.name, r.Latency.P50, r.RPS)
+				if r.Errors > 0 {
+					s += fmt.Sprintf(" ERR %d %v", r.Errors, r.ErrorKinds)
+				}
+				line = append(line, s)
+			}
+			logf("%sround %d/%d %-10s %s", logPrefix, round, o.rounds, ph.name, strings.Join(line, " | "))
+		}
+	}
 }
 
 // sanity sends a few requests through every relay and drops those that do not answer like

@@ -6,6 +6,11 @@
 //	POST /v1/messages/count_tokens  {"input_tokens": body_len/4}
 //	GET  /v1/models                 a one-model list
 //	GET  /_bench/stats              request counters (for the driver's sanity checks)
+//	GET  /api/version, /api/tags, /api/ps, POST /api/show
+//	                                Ollama's native API, as a local Ollama with one model
+//	                                installed answers it (-ollama-model; empty: 404), so that an
+//	                                ollama provider pointed here is healthy (not counted in
+//	                                the request counters)
 //
 // The SSE reply has the real event grammar: message_start, content_block_start, N ×
 // content_block_delta (each carrying a text delta of B bytes), content_block_stop,
@@ -30,6 +35,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -52,13 +58,15 @@ type shape struct {
 }
 
 type server struct {
-	def   shape
-	ping  bool
-	model string
+	def         shape
+	ping        bool
+	model       string
+	ollamaModel string
 
 	cache sync.Map // renderKey -> *rendered
 
 	requests, streams, jsons, counts, errors atomic.Int64
+	ollamaNative                             atomic.Int64
 	bodyBytes                                atomic.Int64
 	open, maxOpen                            atomic.Int64
 }
@@ -82,18 +90,26 @@ func main() {
 	ping := flag.Bool("ping", false, "send a ping event after content_block_start")
 	model := flag.String("model", "claude-opus-5-5", "model name in replies")
 	maxLife := flag.Duration("max-lifetime", 30*time.Minute, "exit by itself after this long (safety bound)")
+	ollamaModel := flag.String("ollama-model", "qwen3:32b", "the model Ollama's native API says is installed (empty: no native API)")
 	flag.Parse()
 
 	s := &server{
-		def:   shape{events: *events, bytes: *evBytes, gap: *gap, ttfb: *ttfb, jsonBytes: *jsonBytes},
-		ping:  *ping,
-		model: *model,
+		def:         shape{events: *events, bytes: *evBytes, gap: *gap, ttfb: *ttfb, jsonBytes: *jsonBytes},
+		ping:        *ping,
+		model:       *model,
+		ollamaModel: *ollamaModel,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages", s.messages)
 	mux.HandleFunc("POST /v1/messages/count_tokens", s.countTokens)
 	mux.HandleFunc("GET /v1/models", s.models)
 	mux.HandleFunc("GET /_bench/stats", s.stats)
+	if s.ollamaModel != "" {
+		mux.HandleFunc("GET /api/version", s.ollama)
+		mux.HandleFunc("GET /api/tags", s.ollama)
+		mux.HandleFunc("GET /api/ps", s.ollama)
+		mux.HandleFunc("POST /api/show", s.ollama)
+	}
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -348,13 +364,40 @@ func (s *server) models(w http.ResponseWriter, r *http.Request) {
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]int64{
-		"requests":     s.requests.Load(),
-		"streams":      s.streams.Load(),
-		"json":         s.jsons.Load(),
-		"count_tokens": s.counts.Load(),
-		"errors":       s.errors.Load(),
-		"body_bytes":   s.bodyBytes.Load(),
-		"open_streams": s.open.Load(),
-		"max_open":     s.maxOpen.Load(),
+		"requests":      s.requests.Load(),
+		"streams":       s.streams.Load(),
+		"json":          s.jsons.Load(),
+		"count_tokens":  s.counts.Load(),
+		"errors":        s.errors.Load(),
+		"body_bytes":    s.bodyBytes.Load(),
+		"open_streams":  s.open.Load(),
+		"max_open":      s.maxOpen.Load(),
+		"ollama_native": s.ollamaNative.Load(),
 	})
+}
+
+// ollama answers Ollama's native API as a local Ollama with one model installed and loaded
+// (the shapes of Ollama's API documentation, with the fields ccrelay reads).
+func (s *server) ollama(w http.ResponseWriter, r *http.Request) {
+	s.ollamaNative.Add(1)
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	}
+	const ctxLen = 262144
+	m := s.ollamaModel
+	var v any
+	switch r.URL.Path {
+	case "/api/version":
+		v = map[string]any{"version": "0.14.3"}
+	case "/api/tags":
+		v = map[string]any{"models": []any{map[string]any{"name": m, "model": m, "modified_at": "2026-11-01T00:00:00Z",
+			"size": 20000000000, "details": map[string]any{"format": "gguf", "family": "qwen3", "parameter_size": "32.8B"}}}}
+	case "/api/ps":
+		v = map[string]any{"models": []any{map[string]any{"name": m, "model": m, "context_length": ctxLen}}}
+	case "/api/show":
+		v = map[string]any{"parameters": fmt.Sprintf("num_ctx                        %d", ctxLen),
+			"model_info": map[string]any{"general.architecture": "qwen3", "qwen3.context_length": ctxLen}}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
 }
