@@ -86,6 +86,12 @@ type Server struct {
 	// Fetch bounds the relay's own fetches of image and PDF URLs, used only where a provider's
 	// features override sets image_url or pdf_url to degrade (fetch and inline as base64).
 	Fetch Fetch `yaml:"fetch" toml:"fetch"`
+	// MetricsListen, when set, is the address (host:port) where GET /metrics is served, instead
+	// of on the main listener.
+	MetricsListen string `yaml:"metrics_listen" toml:"metrics_listen"`
+	// UsageLog is the file that receives one JSON line per finished request (tokens, cost,
+	// attempts, timings); "" writes none. It is reopened on SIGHUP, for log rotation.
+	UsageLog string `yaml:"usage_log" toml:"usage_log"`
 }
 
 // Fetch configures fetch-and-inline of URL sources. Private, loopback and link-local
@@ -137,6 +143,10 @@ type Provider struct {
 	// Features overrides cells of the feature matrix for this provider: feature name → action.
 	Features map[string]string `yaml:"features" toml:"features"`
 
+	// Pricing overrides the built-in price table (relay/pricing) for this provider's models;
+	// nil uses the table.
+	Pricing *Pricing `yaml:"pricing" toml:"pricing"`
+
 	// bedrock
 	AWSRegion          string `yaml:"aws_region" toml:"aws_region"`
 	AWSAccessKeyID     string `yaml:"aws_access_key_id" toml:"aws_access_key_id"`
@@ -171,6 +181,33 @@ func (p *Provider) EffectivePriority() int {
 		}
 	}
 	return best
+}
+
+// Pricing is a provider's own prices, in USD per million tokens. The rates apply to every
+// model of the provider; Models sets them per upstream model id. A rate left out is the
+// built-in table's for that model (0 when the table does not know the model).
+type Pricing struct {
+	Input        *float64 `yaml:"input" toml:"input"`
+	Output       *float64 `yaml:"output" toml:"output"`
+	CacheWrite5m *float64 `yaml:"cache_write_5m" toml:"cache_write_5m"`
+	CacheWrite1h *float64 `yaml:"cache_write_1h" toml:"cache_write_1h"`
+	CacheRead    *float64 `yaml:"cache_read" toml:"cache_read"`
+	// Models sets rates per upstream model id (as sent upstream, e.g. "claude-sonnet-4-5").
+	Models map[string]PriceRates `yaml:"models" toml:"models"`
+}
+
+// Rates returns the provider-wide rates.
+func (p *Pricing) Rates() PriceRates {
+	return PriceRates{Input: p.Input, Output: p.Output, CacheWrite5m: p.CacheWrite5m, CacheWrite1h: p.CacheWrite1h, CacheRead: p.CacheRead}
+}
+
+// PriceRates are the five token rates of a price, in USD per million tokens; nil is unset.
+type PriceRates struct {
+	Input        *float64 `yaml:"input" toml:"input"`
+	Output       *float64 `yaml:"output" toml:"output"`
+	CacheWrite5m *float64 `yaml:"cache_write_5m" toml:"cache_write_5m"`
+	CacheWrite1h *float64 `yaml:"cache_write_1h" toml:"cache_write_1h"`
+	CacheRead    *float64 `yaml:"cache_read" toml:"cache_read"`
 }
 
 // Key is one upstream credential of a provider's pool.

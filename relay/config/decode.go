@@ -162,6 +162,22 @@ func (d *decoder) decode(n *node, v reflect.Value, path string) bool {
 			v.SetInt(i)
 		}
 		return ok
+	case reflect.Float64:
+		if n.kind != kindScalar || n.scalar != scalarInt && n.scalar != scalarFloat ||
+			n.scalar == scalarInt && n.badInt {
+			d.wrongType(n, path, "a number")
+			return false
+		}
+		f := n.f
+		if n.scalar == scalarInt {
+			f = float64(n.i)
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+			d.problem(n.line, path, "want a positive number, got %s", n.text)
+			return false
+		}
+		v.SetFloat(f)
+		return true
 	}
 	d.problem(n.line, path, "cannot decode into %s", t)
 	return false
