@@ -246,7 +246,8 @@ func (r *Relay) serveProviders(w *recorder, req *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Data     []providerStatus `json:"data"`
 		Strategy string           `json:"strategy"`
-	}{r.providerStatuses(), r.cfg.Routing.Strategy})
+		Config   configInfo       `json:"config"`
+	}{r.providerStatuses(), r.cfg.Routing.Strategy, r.configInfo()})
 }
 
 // serveHealth answers 200 while at least one provider can serve (and was not found

@@ -36,6 +36,11 @@ type Options struct {
 	// Logger receives the relay's diagnostics, and the access line of each request unless
 	// AccessLog is set; nil discards.
 	Logger *slog.Logger
+	// ConfigHash is a digest of the configuration's content, shown in /v1/providers.
+	ConfigHash string
+	// previous is the relay this one replaces on a reload (Reloader): its state is carried
+	// over for what did not change.
+	previous *Relay
 	// Observers receive the record of each finished request (account.go): metrics, the usage
 	// log.
 	Observers []Observer
@@ -62,7 +67,9 @@ type Relay struct {
 	inliner   *features.Inliner
 	maxBody   int64
 	maxHeader int // server.max_header_bytes
-	observers []Observer
+	// configHash is Options.ConfigHash.
+	configHash string
+	observers  []Observer
 	// keepalive is server.stream_keepalive: a ping after this long without an event to the
 	// client; 0 disables.
 	keepalive time.Duration
@@ -131,15 +138,16 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		return nil, fmt.Errorf("relay: no configuration")
 	}
 	r := &Relay{
-		cfg:       cfg,
-		transport: opts.Transport,
-		log:       opts.Logger,
-		access:    opts.AccessLog,
-		observers: opts.Observers,
-		now:       opts.Now,
-		getenv:    opts.Getenv,
-		maxBody:   cfg.Server.MaxBodyBytes,
-		idle:      cfg.Server.Timeouts.StreamIdle.Or(config.DefaultStreamIdleTimeout),
+		cfg:        cfg,
+		transport:  opts.Transport,
+		log:        opts.Logger,
+		access:     opts.AccessLog,
+		observers:  opts.Observers,
+		configHash: opts.ConfigHash,
+		now:        opts.Now,
+		getenv:     opts.Getenv,
+		maxBody:    cfg.Server.MaxBodyBytes,
+		idle:       cfg.Server.Timeouts.StreamIdle.Or(config.DefaultStreamIdleTimeout),
 	}
 	if r.maxBody <= 0 {
 		r.maxBody = config.DefaultMaxBodyBytes
@@ -190,6 +198,9 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		MaxBytes:   cfg.Server.Fetch.MaxBytes,
 		Timeout:    cfg.Server.Fetch.Timeout.D(),
 		AllowHosts: cfg.Server.Fetch.AllowHosts,
+	}
+	if opts.previous != nil {
+		r.adopt(opts.previous)
 	}
 	return r, nil
 }
