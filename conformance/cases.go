@@ -51,6 +51,18 @@ type Case struct {
 	Provoked bool
 	// NotApplicable maps a provider type to the reason the case does not apply to it.
 	NotApplicable map[string]string
+
+	// Dialect marks an error case whose upstream answer is in the provider's own dialect
+	// (relay/features.NormalizeError): the relay must announce a normalization in
+	// x-ccrelay-degraded ("error=normalized:RULE") exactly when ErrorWant.Normalized says so,
+	// and a normalized message must name the provider type.
+	Dialect bool
+	// Repairs are the notes of the stream repair (relay/sse.Repairer) the relay must announce
+	// for this case, in the X-Ccrelay-Degraded trailer of a stream (the header otherwise).
+	Repairs []string
+	// DeltaInput requires the client's message to end with a non-zero input_tokens: the
+	// provider reports the input count only in message_delta (zero in message_start).
+	DeltaInput bool
 }
 
 // ErrorWant is the status and Anthropic error type of an error case for one provider type,
@@ -59,6 +71,9 @@ type ErrorWant struct {
 	Status   int
 	Type     string
 	Evidence string
+	// Normalized says the relay rewrites the provider's answer (a Dialect case): false means
+	// the answer is already Anthropic's and must pass unchanged, without the note.
+	Normalized bool
 }
 
 // errorWant returns the error the case expects from a provider type.
@@ -66,7 +81,7 @@ func (c *Case) errorWant(providerType string) ErrorWant {
 	if w, ok := c.ErrorBy[providerType]; ok {
 		return w
 	}
-	return ErrorWant{Status: c.Status, Type: c.ErrorType, Evidence: "wire.md A.2"}
+	return ErrorWant{Status: c.Status, Type: c.ErrorType, Evidence: "wire.md A.2", Normalized: c.Dialect}
 }
 
 // cases is the case table, in the order reports list them.
@@ -111,7 +126,7 @@ var cases = []Case{
 	{Name: "error-unknown-model", Title: "unknown model: Anthropic-shaped error", Kind: KindError,
 		Status: 404, ErrorType: "not_found_error", KeepModel: true, Provoked: true,
 		ErrorBy: map[string]ErrorWant{
-			"bedrock": {400, "invalid_request_error", "wire.md B.2: ValidationException (invalid model identifier) → 400"},
+			"bedrock": {Status: 400, Type: "invalid_request_error", Evidence: "wire.md B.2: ValidationException (invalid model identifier) → 400"},
 		}},
 	{Name: "error-invalid-request", Title: "invalid request: 400 invalid_request_error", Kind: KindError,
 		Status: 400, ErrorType: "invalid_request_error", Provoked: true},
@@ -135,6 +150,7 @@ func Cases() []Case {
 		out[i].Stop = slices.Clone(c.Stop)
 		out[i].Blocks = slices.Clone(c.Blocks)
 		out[i].Probes = slices.Clone(c.Probes)
+		out[i].Repairs = slices.Clone(c.Repairs)
 	}
 	return out
 }

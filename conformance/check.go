@@ -10,6 +10,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/features"
+	"github.com/ccrelay/ccrelay/relay/sse"
 	"github.com/tidwall/gjson"
 )
 
@@ -167,9 +168,85 @@ func checkAnswer(res *Result, providerType string, c *Case, req *ClientRequest, 
 		if w.Status == http.StatusTooManyRequests {
 			res.check("retry-after", ex.header.Get("Retry-After") != "", "a 429 tells the client when to retry: "+ex.header.Get("Retry-After"))
 		}
+		if c.Dialect {
+			checkNormalized(res, providerType, w, ex)
+		}
 	case KindStreamError:
 		checkStreamError(res, ex)
 	}
+	if len(c.Repairs) > 0 {
+		checkRepairs(res, c.Repairs, ex)
+	}
+}
+
+// degradedNotes returns the notes of x-ccrelay-degraded, header and trailer together.
+func degradedNotes(ex *exchange) []string {
+	var out []string
+	for _, h := range []http.Header{ex.header, ex.trailer} {
+		for _, v := range h.Values("X-Ccrelay-Degraded") {
+			for _, n := range strings.Split(v, ";") {
+				if n = strings.TrimSpace(n); n != "" && !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// normalizedNote is the prefix of the note that announces a rewritten upstream error.
+const normalizedNote = "error=normalized:"
+
+// checkNormalized checks the announcement of a dialect error: "error=normalized:RULE" in
+// x-ccrelay-degraded when the relay rewrote the provider's answer, and a message that names the
+// provider type; no such note when the answer was Anthropic's own and passed unchanged.
+func checkNormalized(res *Result, providerType string, w ErrorWant, ex *exchange) {
+	if ex.err != nil {
+		return
+	}
+	var rule string
+	for _, n := range degradedNotes(ex) {
+		if r, ok := strings.CutPrefix(n, normalizedNote); ok {
+			rule = r
+		}
+	}
+	msg := gjson.GetBytes(ex.body, "error.message").String()
+	switch {
+	case w.Normalized && rule == "":
+		res.fail("normalized", fmt.Sprintf("the provider's answer is not Anthropic's, but x-ccrelay-degraded %q has no %sRULE note", ex.header.Get("X-Ccrelay-Degraded"), normalizedNote))
+	case w.Normalized && !strings.Contains(msg, providerType):
+		res.fail("normalized", fmt.Sprintf("the message %q does not name the provider type %s", clip(msg, 160), providerType))
+	case w.Normalized:
+		res.check("normalized", true, normalizedNote+rule+" ("+w.Evidence+")")
+	case rule != "":
+		res.fail("normalized", fmt.Sprintf("an Anthropic error should pass unchanged, but x-ccrelay-degraded says %s%s", normalizedNote, rule))
+	default:
+		res.check("normalized", true, "passed unchanged ("+w.Evidence+")")
+	}
+}
+
+// checkRepairs checks that the relay announced each stream repair the case expects, in the
+// X-Ccrelay-Degraded trailer of a stream (the header of an answer that is not streamed).
+func checkRepairs(res *Result, want []string, ex *exchange) {
+	if ex.err != nil {
+		return
+	}
+	got := degradedNotes(ex)
+	var missing []string
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			missing = append(missing, w)
+		}
+	}
+	where := "header"
+	if ex.stream {
+		where = "trailer"
+	}
+	if len(missing) > 0 {
+		res.fail("repairs announced", fmt.Sprintf("x-ccrelay-degraded (%s) lacks %s; it says %q", where, strings.Join(missing, ", "), strings.Join(got, "; ")))
+		return
+	}
+	res.check("repairs announced", true, "x-ccrelay-degraded "+where+": "+strings.Join(want, "; "))
 }
 
 // checkMessage checks a 200 message answer.
@@ -199,6 +276,7 @@ func checkMessage(res *Result, c *Case, req *ClientRequest, ex *exchange) {
 		} else {
 			res.check("streamed", true, "each event reached the client before the next was read upstream")
 		}
+		checkMessageDelta(res, ex)
 	}
 	if ex.msgErr != nil {
 		res.fail("message", ex.msgErr.Error())
@@ -244,11 +322,38 @@ func checkMessage(res *Result, c *Case, req *ClientRequest, ex *exchange) {
 	if m.Usage.OutputTokens <= 0 {
 		why = append(why, fmt.Sprintf("usage.output_tokens %d", m.Usage.OutputTokens))
 	}
+	if c.DeltaInput && m.Usage.InputTokens <= 0 {
+		why = append(why, fmt.Sprintf("usage.input_tokens %d: the input count the provider sent in message_delta did not reach the client", m.Usage.InputTokens))
+	}
 	if len(why) > 0 {
 		res.fail("message", strings.Join(why, "; "))
 		return
 	}
 	res.check("message", true, fmt.Sprintf("%v, stop_reason %s, output_tokens %d", types, m.StopReason, m.Usage.OutputTokens))
+}
+
+// checkMessageDelta checks the message_delta a client receives: a usage object with an integer
+// output_tokens (the npm SDK reads it unguarded) and one of the Messages API's stop reasons (the
+// Go SDK hands an empty one on).
+func checkMessageDelta(res *Result, ex *exchange) {
+	for _, ev := range ex.events {
+		if ev.Name != "message_delta" {
+			continue
+		}
+		d := gjson.ParseBytes(ev.Data)
+		out, sr := d.Get("usage.output_tokens"), d.Get("delta.stop_reason").String()
+		switch {
+		case !d.Get("usage").IsObject():
+			res.fail("message_delta", "no usage object: "+clip(string(ev.Data), 160))
+		case out.Type != gjson.Number || out.Float() != float64(out.Int()) || out.Int() < 0:
+			res.fail("message_delta", "usage.output_tokens is not a count: "+clip(string(ev.Data), 160))
+		case !slices.Contains(validStops, sr):
+			res.fail("message_delta", fmt.Sprintf("stop_reason %q is not a Messages API stop reason", sr))
+		default:
+			res.check("message_delta", true, fmt.Sprintf("stop_reason %s, usage %s", sr, clip(d.Get("usage").Raw, 120)))
+		}
+		return
+	}
 }
 
 // toolNames lists the names of the tools a request offers.
@@ -317,8 +422,59 @@ func checkStreamError(res *Result, ex *exchange) {
 		res.fail("error event", fmt.Sprintf("the stream ends with %s %s, want an Anthropic error event", last.Name, clip(string(last.Data), 120)))
 		return
 	}
-	res.check("sse grammar", true, fmt.Sprintf("%d events", len(ex.events)))
+	for _, ev := range ex.events {
+		if ev.Name == "message_stop" {
+			res.fail("error event", "the stream has a message_stop before its error event")
+			return
+		}
+	}
+	if why := completedBadTool(ex.events); why != "" {
+		res.fail("error event", why)
+		return
+	}
+	res.check("sse grammar", true, fmt.Sprintf("%d events, no message_stop", len(ex.events)))
 	res.check("error event", true, d.Get("error.type").String()+": "+clip(d.Get("error.message").String(), 120))
+}
+
+// completedBadTool reports a tool_use block (or server or MCP tool use) that reached the client
+// whole, with its content_block_stop, although its input is not a JSON object.
+func completedBadTool(events []sse.Event) string {
+	type block struct {
+		start string
+		input strings.Builder
+		delta bool
+	}
+	open := map[int64]*block{}
+	for _, ev := range events {
+		d := gjson.ParseBytes(ev.Data)
+		idx := d.Get("index").Int()
+		switch ev.Name {
+		case "content_block_start":
+			switch d.Get("content_block.type").String() {
+			case "tool_use", "server_tool_use", "mcp_tool_use":
+				open[idx] = &block{start: d.Get("content_block.input").Raw}
+			}
+		case "content_block_delta":
+			if b := open[idx]; b != nil && d.Get("delta.type").String() == "input_json_delta" {
+				b.input.WriteString(d.Get("delta.partial_json").String())
+				b.delta = true
+			}
+		case "content_block_stop":
+			b := open[idx]
+			if b == nil {
+				continue
+			}
+			in := b.start
+			if b.delta {
+				in = b.input.String()
+			}
+			if strings.TrimSpace(in) != "" && !gjson.Parse(in).IsObject() {
+				return fmt.Sprintf("block %d, a tool call whose input %s is not a JSON object, reached the client whole", idx, clip(in, 80))
+			}
+			delete(open, idx)
+		}
+	}
+	return ""
 }
 
 // checkShape checks that a probe's answer, whatever it is, reached the client in the

@@ -299,11 +299,14 @@ func derive(p string, c *Case, canon *ClientRequest) (made, error) {
 	var resp response
 	var notes []string
 	var err error
+	source := docs[p]
 	switch c.Name {
 	case "error-unknown-model", "error-invalid-request", "error-rate-limited":
 		client, resp, notes, err = deriveError(p, c, canon)
 	case "error-midstream":
 		resp, notes, err = deriveMidstream(p)
+	case "error-billing", "error-vendor-type", "stream-missing-usage", "stream-zero-start-usage", "tool-input-not-object":
+		resp, source, notes, err = deriveDialect(p, c.Name)
 	default:
 		// Top-level cache_control (the first-party API's automatic caching) is not in the
 		// documented Bedrock and Vertex fields: their derived cache-control cassettes keep the
@@ -351,7 +354,7 @@ func derive(p string, c *Case, canon *ClientRequest) (made, error) {
 			Headers: resp.header, Body: string(resp.body),
 		},
 	}
-	m := made{prov: Provenance{Kind: ProvenanceDerived, Source: docs[p],
+	m := made{prov: Provenance{Kind: ProvenanceDerived, Source: source,
 		Notes: append([]string{"request: what the documentation says a correct relay sends for the client request (not a recording)"}, notes...)}, ix: ix}
 	if client == canon {
 		m.prov.ClientRequest = "fixtures/requests/" + c.Name + ".json (the canonical request)"

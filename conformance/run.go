@@ -216,6 +216,9 @@ func firstInteraction(cf *cassetteFile) *cassette.Interaction {
 type exchange struct {
 	status int
 	header http.Header
+	// trailer holds the trailers of a streamed answer, read once its body has ended
+	// (X-Ccrelay-Degraded announces the stream repairs there).
+	trailer http.Header
 	// body is the response body of a response that is not a stream.
 	body []byte
 	// stream reports a text/event-stream response; events are its events in order.
@@ -311,5 +314,7 @@ func run(ctx context.Context, cfg *config.Config, tr http.RoundTripper, g *gate,
 		ex.grammar = chk.End()
 	}
 	ex.msg = acc.Message()
+	io.Copy(io.Discard, resp.Body) // the trailers arrive after the last byte of the body
+	ex.trailer = resp.Trailer
 	return ex
 }
