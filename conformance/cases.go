@@ -140,6 +140,72 @@ var cases = []Case{
 		Provoked: true,
 		Probes: []features.Feature{features.SystemMessages, features.ContextManagement, features.DeferLoading,
 			features.Effort, features.ThinkingAdaptive, features.AnthropicBeta}},
+	// The cases below check the relay's handling of provider dialects (relay/features
+	// NormalizeError, relay/sse Repairer). They cannot be provoked on demand, so their
+	// cassettes stay documented or derived; each applies where a vendor is known to answer so.
+	{Name: "error-billing", Title: "balance or quota exhausted: 402 billing_error, whatever the vendor sent", Kind: KindError,
+		Status: 402, ErrorType: "billing_error", Dialect: true,
+		ErrorBy: map[string]ErrorWant{
+			"anthropic": {Status: 402, Type: "billing_error",
+				Evidence: "Anthropic's own 402 billing_error passes unchanged (https://platform.claude.com/docs/en/api/errors)"},
+			"zai": {Status: 402, Type: "billing_error", Normalized: true,
+				Evidence: "Z.AI code 1113, answered as 429 (https://docs.z.ai/api-reference/api-code; https://github.com/zai-org/feedback/issues/789)"},
+			"minimax": {Status: 402, Type: "billing_error", Normalized: true,
+				Evidence: "MiniMax code 1008, answered as 500 api_error (https://github.com/MiniMax-AI/MiniMax-M2/issues/62)"},
+		},
+		NotApplicable: map[string]string{
+			"ollama":  "a local server: no account, no balance, no quota",
+			"bedrock": "AWS bills the account: no balance or quota error of Bedrock's Messages API is documented (wire.md B.2) or on record",
+			"vertex":  "Google Cloud bills the project: no balance or quota error of Vertex AI's Claude endpoint is documented (wire.md B.3) or on record",
+			"azure":   "Azure bills the subscription: no balance or quota error of Microsoft Foundry's Claude endpoint is documented (wire.md B.4) or on record",
+		}},
+	{Name: "error-vendor-type", Title: "an error in the vendor's own dialect (type, code, bare or text body) arrives Anthropic-shaped", Kind: KindError,
+		Status: 400, ErrorType: "invalid_request_error", Dialect: true,
+		ErrorBy: map[string]ErrorWant{
+			"zai": {Status: 400, Type: "invalid_request_error", Normalized: true,
+				Evidence: "the bare {\"error\":{\"code\":\"1214\",…}} of https://docs.z.ai/api-reference/api-code"},
+			"minimax": {Status: 400, Type: "invalid_request_error", Normalized: true,
+				Evidence: "MiniMax's bad_request_error (https://github.com/BigPizzaV3/CodexPlusPlus/issues/267)"},
+			"ollama": {Status: 404, Type: "not_found_error", Normalized: true,
+				Evidence: "Go's text/plain \"404 page not found\" of an Ollama without /v1/messages (wire.md B.7)"},
+		},
+		NotApplicable: map[string]string{
+			"anthropic": "Anthropic's error types are the ones the others are normalized to (error-unknown-model, error-invalid-request)",
+			"azure":     "Microsoft Foundry answers errors in Anthropic's own shape (wire.md B.4); no other dialect of it is on record",
+			"bedrock":   "Bedrock's own error format is covered by error-unknown-model, error-invalid-request and error-rate-limited (wire.md B.2)",
+			"vertex":    "Google's error shape is covered by error-unknown-model and error-rate-limited (wire.md B.3)",
+		}},
+	{Name: "stream-missing-usage", Title: "message_delta without usage (and an empty stop_reason) is repaired and announced", Kind: KindMessage,
+		Stop: []string{"end_turn"}, Blocks: []string{"text"},
+		Repairs: []string{"stream_usage=repaired", "stop_reason=repaired:end_turn"},
+		NotApplicable: map[string]string{
+			"anthropic": "Anthropic's message_delta carries usage (wire.md A.1)",
+			"zai":       "Z.AI's message_delta carries the counts (its zero usage in message_start is stream-zero-start-usage)",
+			"ollama":    "Ollama's message_delta carries usage (fixtures/real-traffic/ollama)",
+			"bedrock":   "a first-party Anthropic stream in event-stream frames, whose message_delta carries usage (wire.md B.2)",
+			"vertex":    "a first-party Anthropic stream, whose message_delta carries usage (wire.md B.3)",
+			"azure":     "a first-party Anthropic stream, whose message_delta carries usage (wire.md B.4)",
+		}},
+	{Name: "stream-zero-start-usage", Title: "zero usage in message_start, the counts only in message_delta, reach the client", Kind: KindMessage,
+		Stop: []string{"end_turn"}, Blocks: []string{"text"}, DeltaInput: true,
+		NotApplicable: map[string]string{
+			"anthropic": "Anthropic reports the input count in message_start (wire.md A.1)",
+			"minimax":   "MiniMax's fault is a message_delta without usage (stream-missing-usage)",
+			"ollama":    "Ollama reports the input count in message_start (fixtures/real-traffic/ollama)",
+			"bedrock":   "a first-party Anthropic stream (wire.md B.2)",
+			"vertex":    "a first-party Anthropic stream (wire.md B.3)",
+			"azure":     "a first-party Anthropic stream (wire.md B.4)",
+		}},
+	{Name: "tool-input-not-object", Title: "a streamed tool_use whose input is not a JSON object ends with an error event", Kind: KindStreamError,
+		Repairs: []string{"tool_input=aborted:array"},
+		NotApplicable: map[string]string{
+			"anthropic": "no public report of a non-object tool input from Anthropic",
+			"minimax":   "no public report of a non-object tool input from MiniMax",
+			"ollama":    "no public report of a non-object tool input from Ollama",
+			"bedrock":   "no public report of a non-object tool input from Bedrock",
+			"vertex":    "no public report of a non-object tool input from Vertex AI",
+			"azure":     "no public report of a non-object tool input from Microsoft Foundry",
+		}},
 }
 
 // Cases returns the conformance cases in report order.

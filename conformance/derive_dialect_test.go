@@ -113,7 +113,7 @@ func deriveDialect(p, name string) (response, string, []string, error) {
 		}
 		r := response{status: 200, header: http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}}, body: b.Bytes()}
 		return r, src, []string{
-			"response: hand-written. The report shows glm-5.1 on Z.AI's Anthropic endpoint producing a Bash tool_use whose input is an array, [{\"command\": \"python script.py\", …}, …], seen when the history was sent back; the stream that carried it is not shown, so the input is streamed here as input_json_delta fragments of [{\"command\": \"python script.py\"}]",
+			"response: hand-written. The report shows glm-5.1 on the Anthropic endpoint of Z.AI's Chinese platform (open.bigmodel.cn/api/anthropic) producing a Bash tool_use whose input is an array, [{\"command\": \"python script.py\", …}, …], seen when the history was sent back; the stream that carried it is not shown, so the input is streamed here as input_json_delta fragments of [{\"command\": \"python script.py\"}]",
 			"message_start carries zero usage and message_delta the counts, as Z.AI's streams do (https://github.com/zai-org/GLM-5/issues/139); ids, text and counts are made up",
 		}, nil
 	}

@@ -135,3 +135,32 @@ func TestCheckStreamErrorToolInput(t *testing.T) {
 		})
 	}
 }
+
+// TestDialectCasesApply keeps every provider type accounted for in the dialect cases: each
+// either has a cassette or says why the case does not apply.
+func TestDialectCasesApply(t *testing.T) {
+	for _, name := range []string{"error-billing", "error-vendor-type", "stream-missing-usage", "stream-zero-start-usage", "tool-input-not-object"} {
+		c, ok := caseByName(name)
+		if !ok {
+			t.Fatalf("no case %s", name)
+		}
+		if c.Provoked {
+			t.Errorf("%s: a vendor's fault cannot be provoked on demand; Provoked must be false", name)
+		}
+		applies := 0
+		for _, p := range []string{"anthropic", "zai", "minimax", "ollama", "bedrock", "azure", "vertex"} {
+			if _, na := c.NotApplicable[p]; na {
+				continue
+			}
+			applies++
+			if c.Kind == KindError && c.Dialect {
+				if _, ok := c.ErrorBy[p]; !ok {
+					t.Errorf("%s/%s: the expected error is not stated per provider type (ErrorBy)", p, name)
+				}
+			}
+		}
+		if applies == 0 {
+			t.Errorf("%s applies to no provider type", name)
+		}
+	}
+}

@@ -17,7 +17,14 @@
 //     client before the relay read the next one upstream (the replay hands out one SSE event or
 //     event-stream frame at a time, in lockstep with the client, so a buffering relay stalls),
 //     the assembled message (text, tool_use with parsed input, thinking with signature,
-//     stop_reason, usage), Anthropic-shaped errors with the right status, integer token counts;
+//     stop_reason, usage), a message_delta with usage and a valid stop_reason, Anthropic-shaped
+//     errors with the right status, integer token counts;
+//   - the relay's handling of a vendor's dialect (the dialect cases: error-billing,
+//     error-vendor-type, stream-missing-usage, stream-zero-start-usage, tool-input-not-object):
+//     a vendor error rewritten to Anthropic's status and type, its message naming the provider,
+//     announced in x-ccrelay-degraded as error=normalized:RULE (an Anthropic error passes
+//     unchanged, unannounced); stream repairs announced in the X-Ccrelay-Degraded trailer; a
+//     tool call whose input is not an object stopped by an error event before it is complete;
 //   - the feature matrix (relay/features): every feature the request uses gets its cell's
 //     action (a refusal never reaches the provider, a stripped field never goes upstream, a
 //     degradation is named in x-ccrelay-degraded, a passed feature is still in the upstream
