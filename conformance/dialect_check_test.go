@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/sse"
 	"github.com/tidwall/gjson"
 )
@@ -148,7 +149,7 @@ func TestDialectCasesApply(t *testing.T) {
 			t.Errorf("%s: a vendor's fault cannot be provoked on demand; Provoked must be false", name)
 		}
 		applies := 0
-		for _, p := range []string{"anthropic", "zai", "minimax", "ollama", "bedrock", "azure", "vertex"} {
+		for _, p := range config.Types {
 			if _, na := c.NotApplicable[p]; na {
 				continue
 			}
