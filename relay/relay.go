@@ -70,6 +70,8 @@ type Relay struct {
 	// configHash is Options.ConfigHash.
 	configHash string
 	observers  []Observer
+	// metrics are the relay's Prometheus series (metrics.go), one of its observers.
+	metrics *metrics
 	// keepalive is server.stream_keepalive: a ping after this long without an event to the
 	// client; 0 disables.
 	keepalive time.Duration
@@ -202,6 +204,8 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 	if opts.previous != nil {
 		r.adopt(opts.previous)
 	}
+	r.metrics = newMetrics(r, opts.previous)
+	r.observers = append(r.observers[:len(r.observers):len(r.observers)], r.metrics)
 	return r, nil
 }
 
@@ -288,6 +292,12 @@ func (r *Relay) route(w *recorder, req *http.Request) {
 		allow = http.MethodGet
 		if req.Method == allow || req.Method == http.MethodHead {
 			r.serveHealth(w, req)
+			return
+		}
+	case req.URL.Path == "/metrics":
+		allow = http.MethodGet
+		if req.Method == allow {
+			r.serveMetrics(w, req)
 			return
 		}
 	default:

@@ -133,6 +133,8 @@ var sseBuffers = sync.Pool{New: func() any { b := make([]byte, 4096); return &b 
 // X-Ccrelay-Degraded trailer, the log and /v1/providers; the usage the relay accounts is the
 // repairer's (the final counts when message_start carried zeros).
 func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *http.Response, ub *upstreamBody) (us usage) {
+	r.metrics.streamStarted()
+	defer r.metrics.streamEnded()
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Set("Cache-Control", "no-cache")

@@ -1,0 +1,408 @@
+package relay
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/route"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Label values the metrics use when nothing configured fits.
+const (
+	// labelOther is the model label of a client-side name that no provider configures.
+	labelOther = "other"
+	// labelNone is the provider label of a request no provider answered.
+	labelNone = "none"
+)
+
+// Histogram buckets, in seconds: the OpenTelemetry GenAI semantic conventions' advisory
+// buckets (gen_ai.client.operation.duration, doubling from 10 ms, with two more doublings for
+// Claude Code's long streams; gen_ai.server.time_to_first_token).
+var (
+	durationBuckets = []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92, 163.84, 327.68}
+	ttftBuckets     = []float64{0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+)
+
+// metrics is a relay's Prometheus instrumentation, in a registry of its own (a process may
+// hold many relays: the tests build hundreds). A reloaded configuration's relay takes over its
+// predecessor's metrics, so that counters go on across reloads. The per-request series are
+// counted by Observe from each request's Record; the state of keys, circuits and the feature
+// matrix's counters is read from the current relay only when /metrics is scraped
+// (stateCollector), so it costs requests nothing.
+//
+// Every label is bounded by the configuration: provider is a configured provider's name
+// ("none" when no provider answered), model a client-side name the configuration lists (an
+// exact model_mapping key or models entry), the pattern key that matches it ("claude-*"), or
+// "other".
+type metrics struct {
+	// view is the current relay and what its configuration bounds the labels with.
+	view    atomic.Pointer[metricsView]
+	reg     *prometheus.Registry
+	handler http.Handler
+
+	requests  *prometheus.CounterVec   // provider, model, status, stream
+	duration  *prometheus.HistogramVec // provider, stream
+	ttft      *prometheus.HistogramVec // provider, model
+	attempts  *prometheus.CounterVec   // provider, outcome
+	failovers *prometheus.CounterVec   // from, to
+	tokens    *prometheus.CounterVec   // provider, model, type
+	cost      *prometheus.CounterVec   // provider, model
+	reloads   *prometheus.CounterVec   // result
+
+	// streams is the number of streams being relayed (relayStream).
+	streams atomic.Int64
+
+	// costOf prices a request's tokens, in USD, for the provider that answered and the upstream
+	// model id it was asked for; nil (or a result of 0) adds nothing to ccrelay_cost_usd_total.
+	costOf func(p *config.Provider, upstreamModel string, t Tokens) float64
+}
+
+// metricsView is a relay and the label sets of its configuration.
+type metricsView struct {
+	r *Relay
+	// providers maps each enabled provider's name to its configuration.
+	providers map[string]*config.Provider
+	// exact are the client-side names configured as they are (model_mapping keys without '*',
+	// models entries); patterns the model_mapping keys ending in '*', longest prefix first.
+	exact    map[string]bool
+	patterns []string
+}
+
+// newMetrics returns the metrics of a new relay: prev's (the relay r replaces on a reload),
+// now reading r, or else new metrics registered, with the Go and process collectors, on a
+// registry of their own.
+func newMetrics(r, prev *Relay) *metrics {
+	var m *metrics
+	if prev != nil {
+		m = prev.metrics
+	}
+	if m == nil {
+		m = buildMetrics()
+	}
+	v := &metricsView{r: r, providers: map[string]*config.Provider{}, exact: map[string]bool{}}
+	for _, u := range r.upstreams {
+		v.providers[u.cfg.Name] = &u.cfg
+		for k := range u.cfg.ModelMapping {
+			if config.IsModelPattern(k) {
+				v.patterns = append(v.patterns, k)
+			} else {
+				v.exact[k] = true
+			}
+		}
+		for _, name := range u.cfg.Models {
+			v.exact[name] = true
+		}
+	}
+	sortPatterns(v.patterns)
+	m.view.Store(v)
+	return m
+}
+
+// buildMetrics makes the series and registers them.
+func buildMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ccrelay_requests_total",
+		Help: "Messages API requests (POST /v1/messages) answered, by the provider that answered, the client-side model, the HTTP status and whether the answer was streamed.",
+	}, []string{"provider", "model", "status", "stream"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ccrelay_request_duration_seconds",
+		Help:    "Time from a Messages API request's arrival to the end of its answer (a stream's last event), in seconds.",
+		Buckets: durationBuckets,
+	}, []string{"provider", "stream"})
+	m.ttft = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ccrelay_time_to_first_token_seconds",
+		Help:    "Time from a streamed request's arrival to the first byte of its answer sent to the client (the message_start event), for 200 streams, in seconds.",
+		Buckets: ttftBuckets,
+	}, []string{"provider", "model"})
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ccrelay_upstream_attempts_total",
+		Help: "Upstream attempts and skips, by provider and outcome: ok, unreachable, timeout, 429, 4xx, 5xx, 529, circuit_open, key_rejected.",
+	}, []string{"provider", "outcome"})
+	m.failovers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ccrelay_failovers_total",
+		Help: "Moves of a request from a provider that failed (or was skipped) to the next one.",
+	}, []string{"from", "to"})
+	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ccrelay_tokens_total",
+		Help: "Tokens the providers reported, by type: input (without the cache counts), output, cache_read, cache_creation.",
+	}, []string{"provider", "model", "type"})
+	m.cost = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ccrelay_cost_usd_total",
+		Help: "Estimated cost of the tokens the providers reported, in US dollars.",
+	}, []string{"provider", "model"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ccrelay_config_reloads_total",
+		Help: "Configuration reloads, by result: ok or error.",
+	}, []string{"result"})
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("error")
+	streams := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ccrelay_streams_in_flight",
+		Help: "SSE streams being relayed to clients now.",
+	}, func() float64 { return float64(m.streams.Load()) })
+
+	m.reg.MustRegister(m.requests, m.duration, m.ttft, m.attempts, m.failovers, m.tokens, m.cost, m.reloads,
+		streams, newStateCollector(m),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// sortPatterns orders model_mapping patterns longest prefix first (then by name), so that the
+// first that matches is the one MapModel would choose.
+func sortPatterns(p []string) {
+	sort.Slice(p, func(i, j int) bool {
+		if len(p[i]) != len(p[j]) {
+			return len(p[i]) > len(p[j])
+		}
+		return p[i] < p[j]
+	})
+}
+
+// Observe counts a finished request: its upstream attempts and failovers (Messages API and
+// count_tokens calls alike), and for POST /v1/messages the request, its duration, its time to
+// the first byte, its tokens and their cost.
+func (m *metrics) Observe(rec *Record) {
+	v := m.view.Load()
+	m.observeAttempts(v, rec.Attempts)
+	if rec.Method != http.MethodPost || !strings.HasSuffix(rec.Path, "/v1/messages") {
+		return
+	}
+	provider, model := v.providerLabel(rec.Provider), v.modelLabel(rec.Model)
+	stream := strconv.FormatBool(rec.Stream)
+	m.requests.WithLabelValues(provider, model, strconv.Itoa(rec.Status), stream).Inc()
+	m.duration.WithLabelValues(provider, stream).Observe(rec.Duration.Seconds())
+	if rec.Stream && rec.Status == http.StatusOK && rec.TTFB > 0 {
+		m.ttft.WithLabelValues(provider, model).Observe(rec.TTFB.Seconds())
+	}
+	if t := rec.Tokens; t.Known {
+		m.tokens.WithLabelValues(provider, model, "input").Add(float64(t.Input))
+		m.tokens.WithLabelValues(provider, model, "output").Add(float64(t.Output))
+		m.tokens.WithLabelValues(provider, model, "cache_read").Add(float64(t.CacheRead))
+		m.tokens.WithLabelValues(provider, model, "cache_creation").Add(float64(t.CacheCreation))
+		if p := v.providers[rec.Provider]; p != nil && m.costOf != nil {
+			if usd := m.costOf(p, rec.UpstreamModel, t); usd > 0 {
+				m.cost.WithLabelValues(provider, model).Add(usd)
+			}
+		}
+	}
+}
+
+// observeAttempts counts each attempt by outcome, and a failover at each change of provider
+// between consecutive attempts.
+func (m *metrics) observeAttempts(v *metricsView, as []Attempt) {
+	for i, a := range as {
+		p := v.providerLabel(a.Provider)
+		m.attempts.WithLabelValues(p, outcomeLabel(a.Outcome, a.Status)).Inc()
+		if i > 0 && as[i-1].Provider != a.Provider {
+			m.failovers.WithLabelValues(v.providerLabel(as[i-1].Provider), p).Inc()
+		}
+	}
+}
+
+// outcomeLabel is an attempt's outcome in the bounded words of ccrelay_upstream_attempts_total:
+// a key refused for billing and a provider whose every key was rejected count as key_rejected,
+// a provider whose every key is rate limited or cooling down as 429, and anything else by its
+// status.
+func outcomeLabel(outcome string, status int) string {
+	switch outcome {
+	case "ok", "unreachable", "timeout", "429", "4xx", "5xx", "529", "circuit_open", "key_rejected":
+		return outcome
+	case "billing", "keys_rejected":
+		return "key_rejected"
+	case "keys_unavailable":
+		return "429"
+	}
+	switch {
+	case status == 429 || status == 529:
+		return strconv.Itoa(status)
+	case status >= 500:
+		return "5xx"
+	case status >= 400:
+		return "4xx"
+	}
+	return "unreachable"
+}
+
+// providerLabel is name when it is an enabled provider's, "none" otherwise.
+func (v *metricsView) providerLabel(name string) string {
+	if _, ok := v.providers[name]; ok {
+		return name
+	}
+	return labelNone
+}
+
+// modelLabel bounds a client-side model name: the name itself when a provider configures it
+// (or discovered it: a local Ollama's installed models), else the longest model_mapping
+// pattern that matches it ("claude-*"), else "other".
+func (v *metricsView) modelLabel(model string) string {
+	if model == "" {
+		return labelOther
+	}
+	if v.exact[model] {
+		return model
+	}
+	for _, p := range v.patterns {
+		if strings.HasPrefix(model, p[:len(p)-1]) {
+			return p
+		}
+	}
+	for _, u := range v.r.upstreams {
+		d := u.discovered.p.Load()
+		if d == nil {
+			continue
+		}
+		for _, name := range d.models {
+			if name == model {
+				return model
+			}
+		}
+		if _, key, ok := config.MapModel(d.mapping, model); ok {
+			return key
+		}
+	}
+	return labelOther
+}
+
+// streamStarted and streamEnded count the streams in flight; both do nothing on a nil
+// metrics.
+func (m *metrics) streamStarted() {
+	if m != nil {
+		m.streams.Add(1)
+	}
+}
+
+func (m *metrics) streamEnded() {
+	if m != nil {
+		m.streams.Add(-1)
+	}
+}
+
+// reloaded counts a configuration reload, successful or not.
+func (m *metrics) reloaded(ok bool) {
+	result := "ok"
+	if !ok {
+		result = "error"
+	}
+	m.reloads.WithLabelValues(result).Inc()
+}
+
+// MetricsHandler serves the relay's metrics in the Prometheus exposition formats, without
+// client authentication: it is what server.metrics_listen serves at GET /metrics.
+func (r *Relay) MetricsHandler() http.Handler {
+	if r.metrics == nil {
+		return http.NotFoundHandler()
+	}
+	return r.metrics.handler
+}
+
+// MetricsHandler is the current relay's (see Relay.MetricsHandler); every relay of a Reloader
+// shares the same metrics.
+func (rl *Reloader) MetricsHandler() http.Handler { return rl.Current().MetricsHandler() }
+
+// serveMetrics answers GET /metrics on the main listener. With server.auth configured it needs
+// the client's key, as /v1/providers does; with server.metrics_listen set the metrics are
+// served there instead, and here the answer is a 404 that says so.
+func (r *Relay) serveMetrics(w *recorder, req *http.Request) {
+	switch {
+	case r.metrics == nil:
+		writeError(w, errorf(http.StatusNotFound, "this relay serves no metrics"))
+	case r.cfg.Server.MetricsListen != "":
+		writeError(w, errorf(http.StatusNotFound, "metrics are served on server.metrics_listen (%s), not on this listener", r.cfg.Server.MetricsListen))
+	default:
+		if e := r.authError(req); e != nil {
+			writeError(w, e)
+			return
+		}
+		r.metrics.handler.ServeHTTP(w, req)
+	}
+}
+
+// stateCollector reads, at scrape time, what the relay keeps as state: each key's state, each
+// circuit, and the feature matrix's counters of /v1/providers.
+type stateCollector struct {
+	m                          *metrics
+	keyState, circuit, feature *prometheus.Desc
+}
+
+func newStateCollector(m *metrics) *stateCollector {
+	return &stateCollector{
+		m: m,
+		keyState: prometheus.NewDesc("ccrelay_key_state",
+			"State of each key of a provider's pool, by its index in the configuration: 0 available, 1 cooling down (rate limited), 2 disabled (rejected by the provider).",
+			[]string{"provider", "key"}, nil),
+		circuit: prometheus.NewDesc("ccrelay_circuit_open",
+			"1 while a provider's circuit breaker is open (half-open included: it lets one probe through), 0 when closed.",
+			[]string{"provider"}, nil),
+		feature: prometheus.NewDesc("ccrelay_feature_actions_total",
+			"What the relay did about a feature a provider cannot serve as asked, by action: refused, stripped, degraded, repaired.",
+			[]string{"provider", "feature", "action"}, nil),
+	}
+}
+
+// Describe sends the descriptions of the collector's series.
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.keyState
+	ch <- c.circuit
+	ch <- c.feature
+}
+
+// Collect reads the current relay's key pools, circuits and feature counters.
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	r := c.m.view.Load().r
+	open := map[string]bool{}
+	for _, s := range r.router.Snapshot() {
+		open[s.Name] = s.State != route.Closed
+	}
+	for _, u := range r.upstreams {
+		name := u.cfg.Name
+		for _, k := range u.pool.Snapshot() {
+			state := 1.0
+			switch {
+			case k.Disabled:
+				state = 2
+			case k.Available:
+				state = 0
+			}
+			ch <- prometheus.MustNewConstMetric(c.keyState, prometheus.GaugeValue, state, name, strconv.Itoa(k.Index))
+		}
+		v := 0.0
+		if open[name] {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.circuit, prometheus.GaugeValue, v, name)
+		actions := map[[2]string]int64{}
+		for note, n := range u.countsSnapshot() {
+			feature, action, ok := strings.Cut(note, "=")
+			if !ok {
+				continue
+			}
+			actions[[2]string{feature, actionWord(action)}] += n
+		}
+		for fa, n := range actions {
+			ch <- prometheus.MustNewConstMetric(c.feature, prometheus.CounterValue, float64(n), name, fa[0], fa[1])
+		}
+	}
+}
+
+// actionWord groups the actions of the relay's notes ("cache_control=stripped",
+// "error=normalized:…") into refused, stripped, degraded and repaired.
+func actionWord(action string) string {
+	switch action {
+	case "refused", "aborted":
+		return "refused"
+	case "stripped", "removed", "dropped":
+		return "stripped"
+	case "repaired", "normalized":
+		return "repaired"
+	}
+	return "degraded" // clamped, as_user, as_text, estimated, inlined, not_enforced, ...
+}
