@@ -14,14 +14,7 @@ import (
 // suite: disagreements the suite found in other packages, each with its reason.
 // Each entry must fail: once it passes the test says so, and the entry must go. (An expected
 // failure, never a skip: CI stays strict about everything else.)
-var expectedFailures = map[string]string{
-	"zai/error-billing":        announceAfterFailover,
-	"minimax/error-billing":    announceAfterFailover,
-	"ollama/error-vendor-type": announceAfterFailover,
-}
-
-// announceAfterFailover is why the dialect errors answered after a failover fail today.
-const announceAfterFailover = "relay/attempt.go finish() answers a lone failure that went through failover (a billing error moves to the next key, a 404 to the next provider) with failure.write, without its notes: the error is right, but x-ccrelay-degraded lacks error=normalized:RULE (answerFailure sets it for an answer given at once)"
+var expectedFailures = map[string]string{}
 
 // repoOptions replays the cassettes and requests of this repository.
 func repoOptions() Options {

@@ -210,6 +210,10 @@ func (r *Relay) finish(w *recorder, log *attemptLog, allLimited bool, soonest ti
 	first := log.fails[0]
 	if len(log.fails) == 1 {
 		r.warnPending(log, "no candidate left; answering with its error")
+		if len(first.notes) > 0 {
+			w.Header().Set(hdrDegraded, strings.Join(first.notes, "; "))
+			w.notes = first.notes
+		}
 		first.write(w)
 		return
 	}

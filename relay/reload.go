@@ -66,6 +66,23 @@ func (rl *Reloader) Start(ctx context.Context) []string {
 	return rl.cur.Load().Start(bg)
 }
 
+// OnReload sets a function told of every reload, ok or failed (the metrics' count).
+func (rl *Reloader) OnReload(f func(ok bool)) {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	rl.reloaded = f
+}
+
+// Failed counts a reload that did not get as far as Reload (the file could not be read or is
+// invalid).
+func (rl *Reloader) Failed() {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.reloaded != nil {
+		rl.reloaded(false)
+	}
+}
+
 // Reload swaps in a relay built from cfg, which the caller has loaded and validated, and says
 // what changed. When the relay cannot be built, the old one keeps serving and the error says
 // why.
@@ -153,7 +170,7 @@ func describeChange(old, cfg *config.Config) string {
 		parts = append(parts, "routing changed")
 	}
 	if !reflect.DeepEqual(old.Server, cfg.Server) {
-		parts = append(parts, "server changed (listen and auth take effect at once, except the listen address)")
+		parts = append(parts, "server changed")
 	}
 	if len(parts) == 0 {
 		return "nothing changed"

@@ -175,9 +175,18 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	defer logs.Close()
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	// The access lines go to the same buffer, formatted by the relay (the same text format).
-	h, err := relay.New(ctx, relay.Options{Config: cfg, Logger: logger, AccessLog: logs})
+	opts := relay.Options{Config: cfg, Logger: logger, AccessLog: logs}
+	if cfg.Source != "" {
+		if b, err := os.ReadFile(cfg.Source); err == nil {
+			opts.ConfigHash = fileHash(b)
+		}
+	}
+	h, err := relay.NewReloader(ctx, opts)
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if cfg.Source != "" {
+		go reloadConfig(ctx, h, cfg, logger, nil)
 	}
 	addr := cfg.Server.Listen
 	if addr == "" {

@@ -79,6 +79,9 @@ type Server struct {
 	// get an Anthropic-shaped 431.
 	MaxHeaderBytes int    `yaml:"max_header_bytes" toml:"max_header_bytes"`
 	LogLevel       string `yaml:"log_level" toml:"log_level"`
+	// Reload says when serve reloads a configuration file: watch (default: when the file
+	// changes, and on SIGHUP), signal (on SIGHUP only) or off.
+	Reload string `yaml:"reload" toml:"reload"`
 	// StreamKeepalive is how long a stream may send nothing to the client, once its first
 	// event is out, before the relay sends a ping event (as Anthropic's API does), so that a
 	// proxy in front does not cut a silent thinking phase; nil (absent) means 15s, 0 disables.

@@ -34,6 +34,9 @@ const (
 // KeyStrategies lists the valid values of routing.key_strategy.
 var KeyStrategies = []string{KeyStrategyRoundRobin, KeyStrategyLeastLoaded, KeyStrategyRandom, KeyStrategyWeighted}
 
+// ReloadModes lists the valid values of server.reload; "" means watch.
+var ReloadModes = []string{"watch", "signal", "off"}
+
 // LogLevels lists the valid values of server.log_level; "" means info.
 var LogLevels = []string{"debug", "info", "warn", "error"}
 
@@ -97,6 +100,9 @@ func (c *Config) checkServer(k *checker) {
 	}
 	if s.MaxBodyBytes <= 0 {
 		k.bad("server.max_body_bytes", "want a number of bytes greater than 0, got %d", s.MaxBodyBytes)
+	}
+	if s.Reload != "" && !slices.Contains(ReloadModes, s.Reload) {
+		k.bad("server.reload", "unknown reload mode %q; %s", s.Reload, oneOf(ReloadModes))
 	}
 	if s.LogLevel != "" && !slices.Contains(LogLevels, s.LogLevel) {
 		k.bad("server.log_level", "unknown log level %q; %s", s.LogLevel, oneOf(LogLevels))
