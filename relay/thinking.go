@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/ccrelay/ccrelay/relay/config"
@@ -15,27 +16,83 @@ import (
 // blocks can be removed when the conversation has to move elsewhere.
 
 // thinkingOrigin returns the provider that produced the signed thinking blocks of the request's
-// history ("" when there are none or none is known), and whether the history has any.
+// history ("" when there are none or none is known), and whether the history has any. It
+// scans the bytes for "signature" members, from the end, rather than parsing the history: a
+// long session's body is a megabyte, and parsing it on every turn cost more than everything
+// else the relay does. The latest signature the relay remembers decides (usually the last
+// one: the relay relayed the previous turn). A "signature" member elsewhere in the body (inside
+// a tool result, say) is looked up too, and matches nothing the relay relayed.
 func (r *Relay) thinkingOrigin(body []byte) (origin string, has bool) {
-	gjson.GetBytes(body, "messages").ForEach(func(_, m gjson.Result) bool {
-		if m.Get("role").Str != "assistant" {
-			return true
-		}
-		m.Get("content").ForEach(func(_, b gjson.Result) bool {
-			switch b.Get("type").Str {
-			case "thinking":
-				has = true
-				if p, ok := r.sigs.Lookup(b.Get("signature").Str); ok {
-					origin = p
-				}
-			case "redacted_thinking":
-				has = true
+	key := []byte(`"signature"`)
+	var at []int // the occurrences of key in one window, in order
+	// Windows from the end: the search costs what lies after the latest known signature, not
+	// the whole body. A window ends len(key)-1 bytes into the next one, so that an occurrence
+	// across their border is found exactly once.
+	for end := len(body); end >= len(key); {
+		start := max(0, end-signatureWindow)
+		at = at[:0]
+		for i := start; ; {
+			j := bytes.Index(body[i:end], key)
+			if j < 0 {
+				break
 			}
-			return origin == ""
-		})
-		return origin == ""
-	})
-	return origin, has
+			at = append(at, i+j)
+			i += j + len(key)
+		}
+		for k := len(at) - 1; k >= 0; k-- {
+			sig, _, ok := stringValue(body[at[k]+len(key):])
+			if !ok {
+				continue
+			}
+			has = true
+			if p, found := r.sigs.LookupBytes(sig); found {
+				return p, true
+			}
+		}
+		if start == 0 {
+			break
+		}
+		end = start + len(key) - 1
+	}
+	return "", has || bytes.Contains(body, []byte(`"redacted_thinking"`))
+}
+
+// signatureWindow is how much of a body thinkingOrigin searches at a time, from the end.
+const signatureWindow = 64 << 10
+
+// stringValue reads `: "..."` at the start of b (whitespace allowed) and returns the string's
+// bytes as they are in b (signatures are base64, without escapes; an escaped string is
+// unescaped into a copy), and what follows it.
+func stringValue(b []byte) (s, rest []byte, ok bool) {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	if i >= len(b) || b[i] != ':' {
+		return nil, b, false
+	}
+	i++
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	if i >= len(b) || b[i] != '"' {
+		return nil, b, false
+	}
+	start := i + 1
+	escaped := false
+	for j := start; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			if escaped {
+				return []byte(gjson.ParseBytes(b[i : j+1]).Str), b[j+1:], true
+			}
+			return b[start:j], b[j+1:], true
+		}
+	}
+	return nil, b, false
 }
 
 // needsThinkingStrip reports whether a history with thinking blocks from origin must lose them

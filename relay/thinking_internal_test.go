@@ -3,6 +3,7 @@ package relay
 import (
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/route"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -42,6 +43,33 @@ func TestStripThinkingKeepsEveryOtherByte(t *testing.T) {
 			}
 			if string(in) != tt.in {
 				t.Errorf("the input was modified in place")
+			}
+		})
+	}
+}
+
+func TestThinkingOriginFindsTheFirstRememberedSignatureInTheBytes(t *testing.T) {
+	r := &Relay{sigs: route.NewSignatures(0)}
+	r.sigs.Remember("sigA", "a")
+	r.sigs.Remember("sig/B+", "b")
+	tests := []struct {
+		name, body, origin string
+		has                bool
+	}{
+		{"no thinking", `{"messages":[{"role":"user","content":"hi"}]}`, "", false},
+		{"unknown signature", `{"messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"","signature":"zzz"}]}]}`, "", true},
+		{"known, compact", `{"messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"","signature":"sigA"}]}]}`, "a", true},
+		{"known, spaced", `{"messages":[{"role":"assistant","content":[{"type":"thinking", "signature" : "sigA"}]}]}`, "a", true},
+		{"the latest known wins", `{"messages":[{"role":"assistant","content":[{"type":"thinking","signature":"zzz"}]},{"role":"assistant","content":[{"type":"thinking","signature":"sig/B+"}]},{"role":"assistant","content":[{"type":"thinking","signature":"sigA"}]},{"role":"assistant","content":[{"type":"thinking","signature":"zzz2"}]}]}`, "a", true},
+		{"escaped", `{"messages":[{"role":"assistant","content":[{"type":"thinking","signature":"sig\/B+"}]}]}`, "b", true},
+		{"redacted only", `{"messages":[{"role":"assistant","content":[{"type":"redacted_thinking","data":"x"}]}]}`, "", true},
+		{"a key named signature without a string", `{"messages":[{"role":"user","content":"\"signature\": 5"}]}`, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			origin, has := r.thinkingOrigin([]byte(tt.body))
+			if origin != tt.origin || has != tt.has {
+				t.Errorf("thinkingOrigin = %q, %v; want %q, %v", origin, has, tt.origin, tt.has)
 			}
 		})
 	}
