@@ -206,6 +206,14 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	for _, line := range describeListen(ln.Addr().String(), cfg.Server.Auth).Lines {
 		fmt.Fprintln(stdout, "ccrelay:", line)
 	}
+	if a := cfg.Server.MetricsListen; a != "" {
+		stop, err := serveMetrics(a, h.MetricsHandler(), stdout)
+		if err != nil {
+			ln.Close()
+			return &exitError{code: 1, err: err}
+		}
+		defer stop()
+	}
 	// The first health probes and the discovery of a local Ollama's models (at most ~2 s); the
 	// probes then go on in the background until ctx is done.
 	for _, line := range h.Start(ctx) {
@@ -222,6 +230,21 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// serveMetrics serves GET /metrics on addr (server.metrics_listen), without client
+// authentication, until stop is called.
+func serveMetrics(addr string, h http.Handler, stdout io.Writer) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics (server.metrics_listen): %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+	go srv.Serve(ln)
+	fmt.Fprintln(stdout, "ccrelay: metrics on http://"+ln.Addr().String()+"/metrics")
+	return func() { srv.Close() }, nil
 }
 
 func configCommand(stdout, stderr io.Writer) *cli.Command {
