@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/pricing"
 	"github.com/ccrelay/ccrelay/relay/route"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -58,21 +59,20 @@ type metrics struct {
 
 	// streams is the number of streams being relayed (relayStream).
 	streams atomic.Int64
-
-	// costOf prices a request's tokens, in USD, for the provider that answered and the upstream
-	// model id it was asked for; nil (or a result of 0) adds nothing to ccrelay_cost_usd_total.
-	costOf func(p *config.Provider, upstreamModel string, t Tokens) float64
 }
 
 // metricsView is a relay and the label sets of its configuration.
 type metricsView struct {
 	r *Relay
-	// providers maps each enabled provider's name to its configuration.
-	providers map[string]*config.Provider
+	// providers are the enabled providers' names.
+	providers map[string]bool
 	// exact are the client-side names configured as they are (model_mapping keys without '*',
 	// models entries); patterns the model_mapping keys ending in '*', longest prefix first.
 	exact    map[string]bool
 	patterns []string
+	// prices prices the tokens of ccrelay_cost_usd_total (the price table under the providers'
+	// pricing:); nil prices nothing.
+	prices *pricing.Book
 }
 
 // newMetrics returns the metrics of a new relay: prev's (the relay r replaces on a reload),
@@ -86,9 +86,9 @@ func newMetrics(r, prev *Relay) *metrics {
 	if m == nil {
 		m = buildMetrics()
 	}
-	v := &metricsView{r: r, providers: map[string]*config.Provider{}, exact: map[string]bool{}}
+	v := &metricsView{r: r, providers: map[string]bool{}, exact: map[string]bool{}}
 	for _, u := range r.upstreams {
-		v.providers[u.cfg.Name] = &u.cfg
+		v.providers[u.cfg.Name] = true
 		for k := range u.cfg.ModelMapping {
 			if config.IsModelPattern(k) {
 				v.patterns = append(v.patterns, k)
@@ -101,6 +101,11 @@ func newMetrics(r, prev *Relay) *metrics {
 		}
 	}
 	sortPatterns(v.patterns)
+	book, err := pricing.NewBook(r.cfg.Providers, r.log)
+	if err != nil {
+		r.log.Warn("no cost in the metrics", "error", err)
+	}
+	v.prices = book
 	m.view.Store(v)
 	return m
 }
@@ -136,7 +141,7 @@ func buildMetrics() *metrics {
 	}, []string{"provider", "model", "type"})
 	m.cost = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ccrelay_cost_usd_total",
-		Help: "Estimated cost of the tokens the providers reported, in US dollars.",
+		Help: "Cost of the tokens the providers reported, in US dollars, at the price table's list prices or the providers' pricing: (a model without a price adds nothing).",
 	}, []string{"provider", "model"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ccrelay_config_reloads_total",
@@ -188,8 +193,9 @@ func (m *metrics) Observe(rec *Record) {
 		m.tokens.WithLabelValues(provider, model, "output").Add(float64(t.Output))
 		m.tokens.WithLabelValues(provider, model, "cache_read").Add(float64(t.CacheRead))
 		m.tokens.WithLabelValues(provider, model, "cache_creation").Add(float64(t.CacheCreation))
-		if p := v.providers[rec.Provider]; p != nil && m.costOf != nil {
-			if usd := m.costOf(p, rec.UpstreamModel, t); usd > 0 {
+		if v.prices != nil && provider != labelNone {
+			pt := pricing.Tokens{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheCreation: t.CacheCreation}
+			if usd, _ := v.prices.Cost(rec.Provider, rec.UpstreamModel, pt); usd > 0 {
 				m.cost.WithLabelValues(provider, model).Add(usd)
 			}
 		}
@@ -234,7 +240,7 @@ func outcomeLabel(outcome string, status int) string {
 
 // providerLabel is name when it is an enabled provider's, "none" otherwise.
 func (v *metricsView) providerLabel(name string) string {
-	if _, ok := v.providers[name]; ok {
+	if v.providers[name] {
 		return name
 	}
 	return labelNone

@@ -165,16 +165,20 @@ func metricMixConfig(t *testing.T, hold <-chan struct{}) *config.Config {
 	broken := relaytest.NewUpstream(t, relaytest.MiniMax(relaytest.MiniMaxNoUsage))
 	prio := func(n int) *int { return &n }
 	key := func(k string) []config.Key { return []config.Key{{Key: k}} }
+	// A dollar per thousand input or output tokens; the cache is free.
+	usd := func(v float64) *float64 { return &v }
+	price := &config.Pricing{Input: usd(1000), Output: usd(1000), CacheRead: usd(0), CacheWrite5m: usd(0), CacheWrite1h: usd(0)}
+	free := &config.Pricing{Input: usd(0), Output: usd(0), CacheRead: usd(0), CacheWrite5m: usd(0), CacheWrite1h: usd(0)}
 	return &config.Config{
 		Providers: []config.Provider{
-			{Name: "anthropic", Type: config.TypeAnthropic, BaseURL: anthropic.URL, Keys: key("k-a"), Priority: prio(1),
+			{Name: "anthropic", Type: config.TypeAnthropic, BaseURL: anthropic.URL, Keys: key("k-a"), Priority: prio(1), Pricing: price,
 				ModelMapping: map[string]string{"claude-opus-*": "claude-opus-4-1"}, Models: []string{"claude-sonnet-4-5"}},
 			{Name: "down", Type: config.TypeAnthropic, BaseURL: relaytest.RefusedURL(t), Keys: key("k-d"), Priority: prio(9),
 				ModelMapping: map[string]string{"claude-opus-*": "claude-opus-4-1"}},
 			{Name: "limited", Type: config.TypeAnthropic, BaseURL: limited.URL, Keys: key("k-l"),
 				ModelMapping: map[string]string{"claude-haiku-*": "claude-haiku-4-5"}},
-			{Name: "mm", Type: config.TypeMiniMax, BaseURL: mm.URL + "/anthropic", Keys: key("k-m"), Models: []string{"MiniMax-M2"}},
-			{Name: "mmbroken", Type: config.TypeMiniMax, BaseURL: broken.URL + "/anthropic", Keys: key("k-b"),
+			{Name: "mm", Type: config.TypeMiniMax, BaseURL: mm.URL + "/anthropic", Keys: key("k-m"), Models: []string{"MiniMax-M2"}, Pricing: price},
+			{Name: "mmbroken", Type: config.TypeMiniMax, BaseURL: broken.URL + "/anthropic", Keys: key("k-b"), Pricing: free,
 				ModelMapping: map[string]string{"broken-*": "MiniMax-M2"}},
 		},
 		Routing: config.Routing{Strategy: "failover",
@@ -185,13 +189,6 @@ func metricMixConfig(t *testing.T, hold <-chan struct{}) *config.Config {
 func TestMetricsCountAScriptedMixOfRequests(t *testing.T) {
 	hold := make(chan struct{})
 	r, base := metricRelay(t, metricMixConfig(t, hold))
-	// A price for type anthropic only: a dollar per thousand input and output tokens.
-	r.metrics.costOf = func(p *config.Provider, model string, tk Tokens) float64 {
-		if p.Type != config.TypeAnthropic {
-			return 0
-		}
-		return float64(tk.Input+tk.Output) / 1000
-	}
 	msg := func(model, extra string) string {
 		return `{"model":"` + model + `","max_tokens":16` + extra + `,"messages":[{"role":"user","content":"hi"}]}`
 	}
@@ -303,6 +300,7 @@ func TestMetricsCountAScriptedMixOfRequests(t *testing.T) {
 		`ccrelay_tokens_total{model="broken-*",provider="mmbroken",type="cache_creation"}`:           0,
 		`ccrelay_cost_usd_total{model="claude-sonnet-4-5",provider="anthropic"}`:                     float64(8+3+10+5) / 1000,
 		`ccrelay_cost_usd_total{model="claude-opus-*",provider="anthropic"}`:                         float64(2*(8+3)) / 1000,
+		`ccrelay_cost_usd_total{model="MiniMax-M2",provider="mm"}`:                                   float64(38+21) / 1000,
 
 		`ccrelay_feature_actions_total{action="stripped",feature="top_k",provider="mm"}`:              1,
 		`ccrelay_feature_actions_total{action="refused",feature="image_url",provider="mm"}`:           1,
@@ -609,3 +607,30 @@ func (w *metricBenchWriter) Write(p []byte) (int, error) {
 }
 
 func (w *metricBenchWriter) Flush() {}
+
+// BenchmarkMetricsObserve is the metrics' own cost per request: Observe of a streamed
+// request's Record with a failover (two attempts), tokens priced from the table, against a
+// relay whose configuration has a mapping with patterns.
+func BenchmarkMetricsObserve(b *testing.B) {
+	cfg := &config.Config{
+		Providers: []config.Provider{
+			{Name: "anthropic", Type: config.TypeAnthropic, BaseURL: "http://127.0.0.1:1", Keys: []config.Key{{Key: "k"}},
+				ModelMapping: map[string]string{"claude-haiku-*": "h", "claude-*": "o"}},
+			{Name: "zai", Type: config.TypeZAI, BaseURL: "http://127.0.0.1:2", Keys: []config.Key{{Key: "k"}},
+				ModelMapping: map[string]string{"claude-*": "glm-4.6"}},
+		},
+		Routing: config.Routing{Strategy: "failover"},
+	}
+	r, err := New(context.Background(), Options{Config: cfg, Getenv: func(string) string { return "" }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := &Record{Method: http.MethodPost, Path: "/v1/messages", Status: 200, Stream: true, Duration: 2 * time.Second,
+		TTFB: 300 * time.Millisecond, Model: "claude-opus-5-5", UpstreamModel: "glm-4.6", Provider: "zai",
+		Tokens:   Tokens{Input: 12, Output: 400, CacheRead: 40000, CacheCreation: 900, Known: true},
+		Attempts: []Attempt{{Provider: "anthropic", Outcome: "529", Status: 529}, {Provider: "zai", Outcome: "ok", Status: 200}}}
+	b.ReportAllocs()
+	for range b.N {
+		r.metrics.Observe(rec)
+	}
+}
