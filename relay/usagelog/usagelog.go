@@ -1,0 +1,283 @@
+// Package usagelog writes the usage log: one JSON line per finished request, with its tokens,
+// its cost in USD (relay/pricing) and how it went, for `ccrelay usage` and for anyone's jq.
+//
+// A Log is a relay.Observer. Observe copies what the line needs and hands it to a channel
+// without waiting: a full buffer drops the line (counted, and logged once a second), never
+// the request. One goroutine prices the lines, encodes them and writes them through a buffer
+// that it flushes every second, so a crash loses at most the last second. Reopen closes and
+// opens the file again (for log rotation: move the file, then send SIGHUP to serve). A write
+// error is logged, and the lines fail until a Reopen succeeds.
+package usagelog
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ccrelay/ccrelay/relay"
+	"github.com/ccrelay/ccrelay/relay/pricing"
+)
+
+// Line is one line of the usage log, one finished request.
+type Line struct {
+	Time       time.Time `json:"time"` // when the request arrived, UTC
+	RequestID  string    `json:"request_id"`
+	UpstreamID string    `json:"upstream_request_id,omitempty"`
+	Session    string    `json:"session,omitempty"` // Claude Code's session id
+	Path       string    `json:"path,omitempty"`    // /v1/messages or /v1/messages/count_tokens
+	Provider   string    `json:"provider,omitempty"`
+	// Model is the model the client asked for; UpstreamModel the one the provider was asked for.
+	Model         string `json:"model,omitempty"`
+	UpstreamModel string `json:"upstream_model,omitempty"`
+	Stream        bool   `json:"stream"`
+	Status        int    `json:"status"`
+	// The token counts are the usage the provider reported (Anthropic's: input excludes the
+	// cache reads and writes).
+	Input         int `json:"input_tokens"`
+	Output        int `json:"output_tokens"`
+	CacheRead     int `json:"cache_read_tokens"`
+	CacheCreation int `json:"cache_creation_tokens"`
+	// CostUSD is the price of those tokens; Unpriced marks a model no price was found for (it
+	// then costs 0).
+	CostUSD  float64 `json:"cost_usd"`
+	Unpriced bool    `json:"unpriced,omitempty"`
+	// Attempts counts the upstream attempts (providers skipped without one are not counted).
+	Attempts int      `json:"attempts"`
+	Degraded []string `json:"degraded,omitempty"`
+	// TTFBMs is the time to the first byte sent to the client, DurationMs to the end, in
+	// milliseconds.
+	TTFBMs     float64 `json:"ttfb_ms"`
+	DurationMs float64 `json:"duration_ms"`
+}
+
+// Defaults of Options.
+const (
+	DefaultBuffer     = 4096
+	DefaultFlushEvery = time.Second
+)
+
+// Options configures Open. Book is required.
+type Options struct {
+	// Book prices the lines by provider.
+	Book *pricing.Book
+	// Logger receives write errors and dropped-line counts; nil discards.
+	Logger *slog.Logger
+	// Buffer is how many lines may wait for the writer; DefaultBuffer when 0.
+	Buffer int
+	// FlushEvery bounds how long a written line may stay in memory; DefaultFlushEvery when 0.
+	FlushEvery time.Duration
+}
+
+// Log is the usage log of one file.
+type Log struct {
+	path  string
+	book  *pricing.Book
+	log   *slog.Logger
+	every time.Duration
+
+	lines   chan Line
+	reopen  chan chan error
+	quit    chan struct{}
+	done    chan struct{}
+	closed  atomic.Bool
+	dropped atomic.Int64
+	once    sync.Once
+
+	// Owned by the writer goroutine.
+	f   *os.File
+	w   *bufio.Writer
+	enc *json.Encoder
+	err error // the last write error, reported by Close
+}
+
+// Open opens (creating it, 0600) the usage log at path, appending, and starts its writer.
+func Open(path string, opts Options) (*Log, error) {
+	if opts.Book == nil {
+		return nil, errors.New("usagelog: no price book")
+	}
+	l := &Log{
+		path: path, book: opts.Book, log: opts.Logger, every: opts.FlushEvery,
+		reopen: make(chan chan error), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	if l.every <= 0 {
+		l.every = DefaultFlushEvery
+	}
+	n := opts.Buffer
+	if n <= 0 {
+		n = DefaultBuffer
+	}
+	l.lines = make(chan Line, n)
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if err := l.open(); err != nil {
+		return nil, err
+	}
+	go l.run()
+	return l, nil
+}
+
+// open opens the file and sets up the buffer and the encoder on it.
+func (l *Log) open() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("usage log: %w", err)
+	}
+	l.f, l.w = f, bufio.NewWriterSize(f, 64<<10)
+	l.enc = json.NewEncoder(l.w)
+	l.enc.SetEscapeHTML(false)
+	return nil
+}
+
+// skipped are the attempt outcomes of providers that were passed over without an attempt.
+var skipped = map[string]bool{"circuit_open": true, "keys_unavailable": true, "count_tokens_unsupported": true}
+
+// Observe queues the line of rec. It never blocks: when the buffer is full the line is
+// dropped and counted.
+func (l *Log) Observe(rec *relay.Record) {
+	if l.closed.Load() {
+		return
+	}
+	line := Line{
+		Time: rec.Time.UTC(), RequestID: rec.ID, UpstreamID: rec.UpstreamID, Session: rec.Session, Path: rec.Path,
+		Provider: rec.Provider, Model: rec.Model, UpstreamModel: rec.UpstreamModel, Stream: rec.Stream, Status: rec.Status,
+		Input: rec.Tokens.Input, Output: rec.Tokens.Output, CacheRead: rec.Tokens.CacheRead, CacheCreation: rec.Tokens.CacheCreation,
+		TTFBMs: ms(rec.TTFB), DurationMs: ms(rec.Duration),
+	}
+	for _, a := range rec.Attempts {
+		if !skipped[a.Outcome] {
+			line.Attempts++
+		}
+	}
+	if len(rec.Degraded) > 0 {
+		line.Degraded = append([]string(nil), rec.Degraded...)
+	}
+	select {
+	case l.lines <- line:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// ms is d in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Dropped is how many lines were dropped because the buffer was full.
+func (l *Log) Dropped() int64 { return l.dropped.Load() }
+
+// Reopen flushes and closes the file, then opens the file at the same path again: after a
+// rotation moved it away, a new file starts there.
+func (l *Log) Reopen() error {
+	if l.closed.Load() {
+		return errors.New("usage log: closed")
+	}
+	reply := make(chan error, 1)
+	select {
+	case l.reopen <- reply:
+		return <-reply
+	case <-l.done:
+		return errors.New("usage log: closed")
+	}
+}
+
+// Close writes the lines queued so far, flushes and closes the file. It returns the last
+// write error, if any. Lines observed after Close are not written.
+func (l *Log) Close() error {
+	l.once.Do(func() {
+		l.closed.Store(true)
+		close(l.quit)
+	})
+	<-l.done
+	return l.err
+}
+
+// run is the writer.
+func (l *Log) run() {
+	defer close(l.done)
+	tick := time.NewTicker(l.every)
+	defer tick.Stop()
+	var reported int64
+	for {
+		select {
+		case line := <-l.lines:
+			l.write(&line)
+		case <-tick.C:
+			l.flush()
+			if n := l.dropped.Load(); n > reported {
+				l.log.Warn("usage log: lines dropped, the writer could not keep up", slog.Int64("dropped", n-reported), slog.Int64("total", n))
+				reported = n
+			}
+		case reply := <-l.reopen:
+			l.flush()
+			var err error
+			if l.f != nil {
+				err = l.f.Close()
+			}
+			if oerr := l.open(); oerr != nil {
+				// Without a file, the lines fail (logged) until a reopen works.
+				l.f, l.w = nil, bufio.NewWriter(failWriter{oerr})
+				l.enc = json.NewEncoder(l.w)
+				err = oerr
+			} else {
+				l.err = nil
+			}
+			reply <- err
+		case <-l.quit:
+		drain:
+			for {
+				select {
+				case line := <-l.lines:
+					l.write(&line)
+				default:
+					break drain
+				}
+			}
+			l.flush()
+			if l.f != nil {
+				if err := l.f.Close(); err != nil && l.err == nil {
+					l.err = err
+				}
+			}
+			return
+		}
+	}
+}
+
+// write prices and encodes one line.
+func (l *Log) write(line *Line) {
+	t := pricing.Tokens{Input: line.Input, Output: line.Output, CacheRead: line.CacheRead, CacheCreation: line.CacheCreation}
+	cost, known := l.book.Cost(line.Provider, line.UpstreamModel, t)
+	line.CostUSD, line.Unpriced = cost, !known
+	if err := l.enc.Encode(line); err != nil {
+		l.fail(err)
+	}
+}
+
+// flush writes the buffer to the file.
+func (l *Log) flush() {
+	if l.w.Buffered() == 0 {
+		return
+	}
+	if err := l.w.Flush(); err != nil {
+		l.fail(err)
+	}
+}
+
+// fail records and logs a write error, once per distinct error.
+func (l *Log) fail(err error) {
+	if l.err == nil || l.err.Error() != err.Error() {
+		l.log.Error("usage log: write failed", slog.String("path", l.path), slog.String("error", err.Error()))
+	}
+	l.err = err
+}
+
+// failWriter fails every write, with the error that left the log without a file.
+type failWriter struct{ err error }
+
+func (w failWriter) Write([]byte) (int, error) { return 0, w.err }
