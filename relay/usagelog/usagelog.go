@@ -62,10 +62,13 @@ const (
 	DefaultFlushEvery = time.Second
 )
 
-// Options configures Open. Book is required.
+// Options configures Open. Book or Prices is required.
 type Options struct {
 	// Book prices the lines by provider.
 	Book *pricing.Book
+	// Prices, when set, is asked for the book of each line instead (a reloaded configuration
+	// may bring other providers and prices). It is called by the writer goroutine only.
+	Prices func() *pricing.Book
 	// Logger receives write errors and dropped-line counts; nil discards.
 	Logger *slog.Logger
 	// Buffer is how many lines may wait for the writer; DefaultBuffer when 0.
@@ -76,10 +79,11 @@ type Options struct {
 
 // Log is the usage log of one file.
 type Log struct {
-	path  string
-	book  *pricing.Book
-	log   *slog.Logger
-	every time.Duration
+	path   string
+	book   *pricing.Book
+	prices func() *pricing.Book
+	log    *slog.Logger
+	every  time.Duration
 
 	lines   chan Line
 	reopen  chan chan error
@@ -98,11 +102,11 @@ type Log struct {
 
 // Open opens (creating it, 0600) the usage log at path, appending, and starts its writer.
 func Open(path string, opts Options) (*Log, error) {
-	if opts.Book == nil {
+	if opts.Book == nil && opts.Prices == nil {
 		return nil, errors.New("usagelog: no price book")
 	}
 	l := &Log{
-		path: path, book: opts.Book, log: opts.Logger, every: opts.FlushEvery,
+		path: path, book: opts.Book, prices: opts.Prices, log: opts.Logger, every: opts.FlushEvery,
 		reopen: make(chan chan error), quit: make(chan struct{}), done: make(chan struct{}),
 	}
 	if l.every <= 0 {
@@ -171,8 +175,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Dropped is how many lines were dropped because the buffer was full.
 func (l *Log) Dropped() int64 { return l.dropped.Load() }
 
-// Reopen flushes and closes the file, then opens the file at the same path again: after a
-// rotation moved it away, a new file starts there.
+// Reopen writes the lines queued so far, flushes and closes the file, then opens the file at
+// the same path again: after a rotation moved it away, a new file starts there.
 func (l *Log) Reopen() error {
 	if l.closed.Load() {
 		return errors.New("usage log: closed")
@@ -214,6 +218,8 @@ func (l *Log) run() {
 				reported = n
 			}
 		case reply := <-l.reopen:
+			// The lines observed before the rotation belong to the old file.
+			l.drain()
 			l.flush()
 			var err error
 			if l.f != nil {
@@ -229,15 +235,7 @@ func (l *Log) run() {
 			}
 			reply <- err
 		case <-l.quit:
-		drain:
-			for {
-				select {
-				case line := <-l.lines:
-					l.write(&line)
-				default:
-					break drain
-				}
-			}
+			l.drain()
 			l.flush()
 			if l.f != nil {
 				if err := l.f.Close(); err != nil && l.err == nil {
@@ -249,10 +247,26 @@ func (l *Log) run() {
 	}
 }
 
+// drain writes the lines queued so far.
+func (l *Log) drain() {
+	for {
+		select {
+		case line := <-l.lines:
+			l.write(&line)
+		default:
+			return
+		}
+	}
+}
+
 // write prices and encodes one line.
 func (l *Log) write(line *Line) {
 	t := pricing.Tokens{Input: line.Input, Output: line.Output, CacheRead: line.CacheRead, CacheCreation: line.CacheCreation}
-	cost, known := l.book.Cost(line.Provider, line.UpstreamModel, t)
+	b := l.book
+	if l.prices != nil {
+		b = l.prices()
+	}
+	cost, known := b.Cost(line.Provider, line.UpstreamModel, t)
 	line.CostUSD, line.Unpriced = cost, !known
 	if err := l.enc.Encode(line); err != nil {
 		l.fail(err)

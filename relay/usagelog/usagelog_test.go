@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -356,5 +357,33 @@ func golden(t *testing.T, path, got string) {
 	}
 	if string(want) != got {
 		t.Errorf("%s differs (run go test -update to accept):\n%s", path, got)
+	}
+}
+
+// TestPricesIsAskedForEachLine: with Options.Prices, a line is priced with the book of the
+// moment it is written (serve's book follows configuration reloads).
+func TestPricesIsAskedForEachLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.jsonl")
+	before := book(t, nil)
+	after, err := pricing.NewBook([]config.Provider{{Name: "claude", Type: config.TypeAnthropic, Pricing: &config.Pricing{Input: new(1.0)}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur atomic.Pointer[pricing.Book]
+	cur.Store(before)
+	l := open(t, path, usagelog.Options{Prices: cur.Load})
+	rec := relay.Record{ID: "req_1", Provider: "claude", UpstreamModel: "claude-sonnet-4-5", Tokens: relay.Tokens{Input: 1_000_000}}
+	l.Observe(&rec)
+	if err := l.Reopen(); err != nil { // the writer has written the first line when Reopen returns
+		t.Fatal(err)
+	}
+	cur.Store(after)
+	l.Observe(&rec)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := readLines(t, path)
+	if len(lines) != 2 || lines[0].CostUSD != 3 || lines[1].CostUSD != 1 {
+		t.Errorf("lines %+v, want a cost of 3 then 1", lines)
 	}
 }
