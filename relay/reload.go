@@ -30,7 +30,18 @@ type Reloader struct {
 	ctx      context.Context
 	stopBG   context.CancelFunc // ends the current relay's background work (Start)
 	started  bool
-	reloaded func(ok bool) // the metrics' count of reloads, when set
+	reloaded func(ok bool) // told of every reload besides the metrics, when set
+}
+
+// count counts a reload in the current relay's metrics (ccrelay_config_reloads_total) and
+// tells OnReload's function.
+func (rl *Reloader) count(ok bool) {
+	if m := rl.cur.Load().metrics; m != nil {
+		m.reloaded(ok)
+	}
+	if rl.reloaded != nil {
+		rl.reloaded(ok)
+	}
 }
 
 // NewReloader builds the first relay from opts.
@@ -78,9 +89,7 @@ func (rl *Reloader) OnReload(f func(ok bool)) {
 func (rl *Reloader) Failed() {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	if rl.reloaded != nil {
-		rl.reloaded(false)
-	}
+	rl.count(false)
 }
 
 // Reload swaps in a relay built from cfg, which the caller has loaded and validated, and says
@@ -97,9 +106,7 @@ func (rl *Reloader) Reload(ctx context.Context, cfg *config.Config, hash string)
 	}
 	r, err := New(ctx, opts)
 	if err != nil {
-		if rl.reloaded != nil {
-			rl.reloaded(false)
-		}
+		rl.count(false)
 		return "", err
 	}
 	rl.cur.Store(r)
@@ -109,9 +116,7 @@ func (rl *Reloader) Reload(ctx context.Context, cfg *config.Config, hash string)
 		rl.stopBG = stop
 		go r.Start(bg)
 	}
-	if rl.reloaded != nil {
-		rl.reloaded(true)
-	}
+	rl.count(true)
 	return describeChange(old.cfg, cfg), nil
 }
 

@@ -88,6 +88,10 @@ func TestAReloadWhileStreamsAreInFlightDropsNoneAndKeepsTheState(t *testing.T) {
 	if st := gjson.GetBytes(pb, `data.#(name=="down").state`).Str; st != "open" {
 		t.Errorf("down's circuit after the reload: %q", st)
 	}
+	_, mb := get(t, srv.URL+"/metrics")
+	if !strings.Contains(string(mb), `ccrelay_config_reloads_total{result="ok"} 1`) {
+		t.Errorf("the reload is not counted in /metrics")
+	}
 	if h := gjson.GetBytes(pb, "config.hash").Str; h != "sha256:test" || gjson.GetBytes(pb, "config.loaded_at").Str == "" {
 		t.Errorf("/v1/providers config = %s", gjson.GetBytes(pb, "config").Raw)
 	}
