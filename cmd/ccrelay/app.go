@@ -56,7 +56,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "ccrelay",
 		Usage:     "serve the Anthropic Messages API in front of Anthropic, Z.AI, MiniMax, Ollama, Bedrock, Azure and Vertex",
-		UsageText: "ccrelay serve [--config FILE] [--listen ADDR]\nccrelay config validate [FILE]\nccrelay matrix [--provider TYPE] [--format text|markdown|json]\nccrelay conform --provider TYPE|--all [--record]\nccrelay version",
+		UsageText: "ccrelay serve [--config FILE] [--listen ADDR]\nccrelay config validate [FILE]\nccrelay matrix [--provider TYPE] [--format text|markdown|json]\nccrelay conform --provider TYPE|--all [--record]\nccrelay usage [--log PATH] [--since 24h] [--by provider|model|session|day]\nccrelay version",
 		Description: "Run the relay with ccrelay serve, then Claude Code with\n" +
 			"  ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_AUTH_TOKEN=ccrelay claude\n" +
 			"(any token will do unless the relay has server.auth.api_key; without one Claude Code asks to log in).\n" +
@@ -71,6 +71,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			configCommand(stdout, stderr),
 			matrixCommand(stdout),
 			conformCommand(stdout, stderr),
+			usageCommand(stdout, stderr),
 			versionCommand(stdout),
 		},
 	}
@@ -181,9 +182,21 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 			opts.ConfigHash = fileHash(b)
 		}
 	}
+	usage, err := openUsageLog(cfg, logger) // server.usage_log; nil when unset
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if usage != nil {
+		defer usage.Close() // after the server's shutdown: the last requests are written
+		opts.Observers = append(opts.Observers, usage)
+	}
 	h, err := relay.NewReloader(ctx, opts)
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if usage != nil {
+		usage.follow(ctx, h) // reopened on SIGHUP, priced with the reloaded configuration
+		fmt.Fprintln(stdout, "ccrelay: usage log", cfg.Server.UsageLog)
 	}
 	if cfg.Source != "" {
 		go reloadConfig(ctx, h, cfg, logger, nil)
