@@ -40,8 +40,8 @@ var (
 //
 // Every label is bounded by the configuration: provider is a configured provider's name
 // ("none" when no provider answered), model a client-side name the configuration lists (an
-// exact model_mapping key or models entry), the pattern key that matches it ("claude-*"), or
-// "other".
+// exact model_mapping key or models entry, or a model a local Ollama was found to have), the
+// pattern key that matches it ("claude-*"), or "other".
 type metrics struct {
 	// view is the current relay and what its configuration bounds the labels with.
 	view    atomic.Pointer[metricsView]
@@ -278,14 +278,14 @@ func (v *metricsView) modelLabel(model string) string {
 	return labelOther
 }
 
-// streamStarted and streamEnded count the streams in flight; both do nothing on a nil
-// metrics.
+// streamStarted counts a stream in flight (relayStream); it does nothing on a nil metrics.
 func (m *metrics) streamStarted() {
 	if m != nil {
 		m.streams.Add(1)
 	}
 }
 
+// streamEnded counts the end of a stream that streamStarted counted.
 func (m *metrics) streamEnded() {
 	if m != nil {
 		m.streams.Add(-1)
