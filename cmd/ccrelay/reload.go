@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,8 +17,11 @@ import (
 	"github.com/ccrelay/ccrelay/relay/config"
 )
 
-// watchInterval is how often server.reload: watch looks at the configuration file.
-var watchInterval = time.Second
+// watchInterval is how often server.reload: watch looks at the configuration file, in
+// nanoseconds (atomic: a test shortens it while other tests' serves may be starting).
+var watchInterval atomic.Int64
+
+func init() { watchInterval.Store(int64(time.Second)) }
 
 // fileHash is the content hash of a configuration file, as /v1/providers shows it.
 func fileHash(b []byte) string {
@@ -41,7 +45,7 @@ func reloadConfig(ctx context.Context, rl *relay.Reloader, first *config.Config,
 	defer signal.Stop(hup)
 	var tick <-chan time.Time
 	if mode != "signal" {
-		t := time.NewTicker(watchInterval)
+		t := time.NewTicker(time.Duration(watchInterval.Load()))
 		defer t.Stop()
 		tick = t.C
 	}

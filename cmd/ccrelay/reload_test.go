@@ -57,9 +57,8 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestServeReloadsTheConfigurationWhenTheFileChanges(t *testing.T) {
-	old := watchInterval
-	watchInterval = 20 * time.Millisecond
-	t.Cleanup(func() { watchInterval = old })
+	old := watchInterval.Swap(int64(20 * time.Millisecond))
+	t.Cleanup(func() { watchInterval.Store(old) })
 	up := relaytest.NewUpstream(t, relaytest.Instant(`{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}`))
 	cfgPath := filepath.Join(t.TempDir(), "ccrelay.yaml")
 	write := func(target string) {
