@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ccrelay/ccrelay/relay/config"
 )
@@ -16,6 +17,20 @@ type Book struct {
 	providers map[string]bookEntry
 	log       *slog.Logger
 	flagged   sync.Map // provider + "\x00" + model → struct{}
+	// prices caches Price by provider + "\x00" + model, up to maxCached entries (a provider
+	// that serves any model name could be sent any number of them).
+	prices sync.Map
+	cached atomic.Int64
+	// nflagged counts the flagged models: past maxCached, no more are logged.
+	nflagged atomic.Int64
+}
+
+// maxCached bounds the entries of Book.prices.
+const maxCached = 4096
+
+type cachedPrice struct {
+	p     Price
+	known bool
 }
 
 type bookEntry struct {
@@ -110,17 +125,34 @@ func (b *Book) Cost(provider, upstreamModel string, t Tokens) (usd float64, know
 	if provider == "" {
 		return 0, true
 	}
-	p, ok := b.Price(provider, upstreamModel)
+	key := provider + "\x00" + upstreamModel
+	var p Price
+	var ok bool
+	if c, hit := b.prices.Load(key); hit {
+		p, ok = c.(*cachedPrice).p, c.(*cachedPrice).known
+	} else {
+		p, ok = b.Price(provider, upstreamModel)
+		if b.cached.Add(1) <= maxCached {
+			b.prices.Store(key, &cachedPrice{p, ok})
+		}
+	}
 	if !ok {
-		b.flag(provider, upstreamModel)
+		b.flag(key, provider, upstreamModel)
 		return 0, false
 	}
 	return p.Cost(t), true
 }
 
 // flag logs an unknown model once.
-func (b *Book) flag(provider, model string) {
-	if _, dup := b.flagged.LoadOrStore(provider+"\x00"+model, struct{}{}); dup || b.log == nil {
+func (b *Book) flag(key, provider, model string) {
+	if b.log == nil || b.nflagged.Load() > maxCached {
+		return
+	}
+	if _, dup := b.flagged.LoadOrStore(key, struct{}{}); dup {
+		return
+	}
+	if b.nflagged.Add(1) > maxCached {
+		b.log.Warn("no price for many models: no more are logged", slog.Int("models", maxCached))
 		return
 	}
 	typ := b.providers[provider].typ
