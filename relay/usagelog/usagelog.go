@@ -1,17 +1,18 @@
 // Package usagelog writes the usage log: one JSON line per finished request, with its tokens,
 // its cost in USD (relay/pricing) and how it went, for `ccrelay usage` and for anyone's jq.
 //
-// A Log is a relay.Observer. Observe copies what the line needs and hands it to a channel
-// without waiting: a full buffer drops the line (counted, and logged once a second), never
-// the request. One goroutine prices the lines, encodes them and writes them through a buffer
-// that it flushes every second, so a crash loses at most the last second. Reopen closes and
+// A Log is a relay.Observer. Observe copies what the line needs into a buffer, under a mutex
+// held for the copy alone, and does not wake anyone: a full buffer drops the line (counted,
+// and logged once a second), never the request. One goroutine takes the buffered lines every
+// second (sooner when the buffer is half full), prices them, encodes them and writes them, so
+// a crash loses at most the last second. Waking a writer for each request would cost more than
+// the rest of the log put together (BenchmarkUsageLog). Reopen closes and
 // opens the file again (for log rotation: move the file, then send SIGHUP to serve). A write
 // error is logged, and the lines fail until a Reopen succeeds.
 package usagelog
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,7 +72,8 @@ type Options struct {
 	Prices func() *pricing.Book
 	// Logger receives write errors and dropped-line counts; nil discards.
 	Logger *slog.Logger
-	// Buffer is how many lines may wait for the writer; DefaultBuffer when 0.
+	// Buffer is how many lines may wait for the writer; DefaultBuffer when 0. The writer takes
+	// them every FlushEvery, or when half of the buffer is used.
 	Buffer int
 	// FlushEvery bounds how long a written line may stay in memory; DefaultFlushEvery when 0.
 	FlushEvery time.Duration
@@ -85,7 +87,10 @@ type Log struct {
 	log    *slog.Logger
 	every  time.Duration
 
-	lines   chan Line
+	mu      sync.Mutex
+	pending []Line // the lines observed and not yet taken by the writer
+	max     int    // Buffer
+	kick    chan struct{}
 	reopen  chan chan error
 	quit    chan struct{}
 	done    chan struct{}
@@ -94,10 +99,11 @@ type Log struct {
 	once    sync.Once
 
 	// Owned by the writer goroutine.
-	f   *os.File
-	w   *bufio.Writer
-	enc *json.Encoder
-	err error // the last write error, reported by Close
+	f     *os.File
+	w     *bufio.Writer
+	buf   []byte // one encoded line
+	spare []Line // the buffer the next drain gives the observers
+	err   error  // the last write error, reported by Close
 }
 
 // Open opens (creating it, 0600) the usage log at path, appending, and starts its writer.
@@ -116,7 +122,7 @@ func Open(path string, opts Options) (*Log, error) {
 	if n <= 0 {
 		n = DefaultBuffer
 	}
-	l.lines = make(chan Line, n)
+	l.max, l.kick = n, make(chan struct{}, 1) // the buffers grow to what the load needs
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -134,8 +140,6 @@ func (l *Log) open() error {
 		return fmt.Errorf("usage log: %w", err)
 	}
 	l.f, l.w = f, bufio.NewWriterSize(f, 64<<10)
-	l.enc = json.NewEncoder(l.w)
-	l.enc.SetEscapeHTML(false)
 	return nil
 }
 
@@ -145,9 +149,6 @@ var skipped = map[string]bool{"circuit_open": true, "keys_unavailable": true, "c
 // Observe queues the line of rec. It never blocks: when the buffer is full the line is
 // dropped and counted.
 func (l *Log) Observe(rec *relay.Record) {
-	if l.closed.Load() {
-		return
-	}
 	line := Line{
 		Time: rec.Time.UTC(), RequestID: rec.ID, UpstreamID: rec.UpstreamID, Session: rec.Session, Path: rec.Path,
 		Provider: rec.Provider, Model: rec.Model, UpstreamModel: rec.UpstreamModel, Stream: rec.Stream, Status: rec.Status,
@@ -162,10 +163,24 @@ func (l *Log) Observe(rec *relay.Record) {
 	if len(rec.Degraded) > 0 {
 		line.Degraded = append([]string(nil), rec.Degraded...)
 	}
-	select {
-	case l.lines <- line:
-	default:
+	l.mu.Lock()
+	if l.closed.Load() {
+		l.mu.Unlock()
+		return
+	}
+	if len(l.pending) >= l.max {
+		l.mu.Unlock()
 		l.dropped.Add(1)
+		return
+	}
+	l.pending = append(l.pending, line)
+	half := len(l.pending) == l.max/2+1
+	l.mu.Unlock()
+	if half {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -194,7 +209,9 @@ func (l *Log) Reopen() error {
 // write error, if any. Lines observed after Close are not written.
 func (l *Log) Close() error {
 	l.once.Do(func() {
+		l.mu.Lock()
 		l.closed.Store(true)
+		l.mu.Unlock()
 		close(l.quit)
 	})
 	<-l.done
@@ -209,9 +226,10 @@ func (l *Log) run() {
 	var reported int64
 	for {
 		select {
-		case line := <-l.lines:
-			l.write(&line)
+		case <-l.kick:
+			l.drain()
 		case <-tick.C:
+			l.drain()
 			l.flush()
 			if n := l.dropped.Load(); n > reported {
 				l.log.Warn("usage log: lines dropped, the writer could not keep up", slog.Int64("dropped", n-reported), slog.Int64("total", n))
@@ -228,7 +246,6 @@ func (l *Log) run() {
 			if oerr := l.open(); oerr != nil {
 				// Without a file, the lines fail (logged) until a reopen works.
 				l.f, l.w = nil, bufio.NewWriter(failWriter{oerr})
-				l.enc = json.NewEncoder(l.w)
 				err = oerr
 			} else {
 				l.err = nil
@@ -247,16 +264,18 @@ func (l *Log) run() {
 	}
 }
 
-// drain writes the lines queued so far.
+// drain writes the lines observed so far. The writer's batch and the observers' buffer swap
+// places: neither allocates again.
 func (l *Log) drain() {
-	for {
-		select {
-		case line := <-l.lines:
-			l.write(&line)
-		default:
-			return
-		}
+	l.mu.Lock()
+	batch := l.pending
+	l.pending = l.spare[:0]
+	l.mu.Unlock()
+	for i := range batch {
+		l.write(&batch[i])
+		batch[i] = Line{} // no strings kept alive
 	}
+	l.spare = batch[:0]
 }
 
 // write prices and encodes one line.
@@ -268,7 +287,8 @@ func (l *Log) write(line *Line) {
 	}
 	cost, known := b.Cost(line.Provider, line.UpstreamModel, t)
 	line.CostUSD, line.Unpriced = cost, !known
-	if err := l.enc.Encode(line); err != nil {
+	l.buf = appendLine(l.buf[:0], line)
+	if _, err := l.w.Write(l.buf); err != nil {
 		l.fail(err)
 	}
 }
