@@ -49,6 +49,15 @@ func outcomeOf(reason string, status int) string {
 	case "timeout", "circuit_open", "key_rejected", "billing", "keys_unavailable", "keys_rejected", "count_tokens_unsupported":
 		return reason
 	}
+	if g := statusGroup(status); g != "" {
+		return g
+	}
+	return reason
+}
+
+// statusGroup groups an upstream error status as the accounting does: 429 and 529 alone, then
+// 5xx and 4xx; "" for a status under 400.
+func statusGroup(status int) string {
 	switch {
 	case status == 429 || status == 529:
 		return strconv.Itoa(status)
@@ -57,7 +66,7 @@ func outcomeOf(reason string, status int) string {
 	case status >= 400:
 		return "4xx"
 	}
-	return reason
+	return ""
 }
 
 // warnPending writes the WARN line of the pending failed attempt, with the action taken.

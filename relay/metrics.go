@@ -227,13 +227,8 @@ func outcomeLabel(outcome string, status int) string {
 	case "keys_unavailable":
 		return "429"
 	}
-	switch {
-	case status == 429 || status == 529:
-		return strconv.Itoa(status)
-	case status >= 500:
-		return "5xx"
-	case status >= 400:
-		return "4xx"
+	if g := statusGroup(status); g != "" {
+		return g
 	}
 	return "unreachable"
 }
