@@ -43,6 +43,12 @@ type healthState struct {
 	p atomic.Pointer[probeResult]
 }
 
+// unreachable reports whether the last health probe of u failed.
+func (u *upstream) unreachable() bool {
+	pr := u.health.p.Load()
+	return pr != nil && !pr.ok
+}
+
 // reachability returns the provider's reachability and its last probe, nil when never probed.
 func (h *healthState) reachability() (string, *probeResult) {
 	pr := h.p.Load()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/relaytest"
 )
 
 // healthView is GET /health as a client reads it.
@@ -228,5 +229,20 @@ func TestHealthWithAuthShowsOnlyStates(t *testing.T) {
 	full := getHealth(t, s.url, map[string]string{"X-Api-Key": "relay-secret"})
 	if full.Providers[0].Address != "http://"+addr || !strings.Contains(full.Providers[0].LastError, "refused") {
 		t.Errorf("/health with the key does not show everything: %s", full.raw)
+	}
+}
+
+func TestAProviderTheProbeFoundUnreachableIsTriedLast(t *testing.T) {
+	backup := relaytest.NewUpstream(t, relaytest.Instant(okMessage))
+	first := 2
+	down := providerFor(config.TypeAnthropic, "down", "http://"+freeAddr(t), "k")
+	down.Priority = &first
+	cfg := configWith(down, providerFor(config.TypeAnthropic, "backup", backup.URL, "k"))
+	cfg.Routing.HealthInterval = healthEvery(time.Hour)
+	s := startStarted(t, cfg, nil)
+	resp, body := post(t, s.url+"/v1/messages", []byte(okBody), nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Ccrelay-Provider") != "backup" || resp.Header.Get("X-Ccrelay-Attempts") != "1" {
+		t.Errorf("got %d from %q after %s attempts: %s; want backup at once", resp.StatusCode,
+			resp.Header.Get("X-Ccrelay-Provider"), resp.Header.Get("X-Ccrelay-Attempts"), body)
 	}
 }

@@ -94,7 +94,17 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) (*plan
 			}
 		}
 	}
+	// A provider the last health probe could not reach goes last: it is still tried (the
+	// probe may be stale), but only after those that may answer.
+	slices.SortStableFunc(pn.order, func(a, b candidate) int { return b2i(a.u.unreachable()) - b2i(b.u.unreachable()) })
 	return pn, skipped
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // mayHoldThinking reports whether a body can hold signed or redacted thinking blocks, with two
