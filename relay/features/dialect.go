@@ -276,7 +276,8 @@ func NormalizeError(providerType, providerName, url string, status int, contentT
 		if ok {
 			rule = r.ID()
 		}
-		return Normalized{Status: st, Type: v.typ, Message: v.message, Body: body,
+		// The body goes as it is: Message is its message exactly (v.message is trimmed).
+		return Normalized{Status: st, Type: v.typ, Message: gjson.GetBytes(body, "error.message").Str, Body: body,
 			Rejects: r.Rejects || rejectsKey(v.typ), Changed: st != status, Rule: rule}
 	}
 	if isJSON && (v.message != "" || v.typ != "" || v.code != "") {
