@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -21,26 +20,8 @@ import (
 type startedRelay struct {
 	url   string
 	lines []string    // what Start returned
-	logs  *syncBuffer // the relay's log, every level
+	logs  *logBuffer // the relay's log, every level
 	clock *testClock
-}
-
-// syncBuffer is a log sink safe for the relay's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testClock is the relay's clock: real time plus what the test skipped.
@@ -68,7 +49,7 @@ func startStarted(t testing.TB, cfg *config.Config, env map[string]string) *star
 	t.Helper()
 	tw := &testWriter{t: t}
 	t.Cleanup(tw.close)
-	s := &startedRelay{logs: &syncBuffer{}, clock: &testClock{}}
+	s := &startedRelay{logs: &logBuffer{}, clock: &testClock{}}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(s.logs, tw), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r, err := relay.New(context.Background(), relay.Options{
 		Config: cfg, Logger: logger, Getenv: func(k string) string { return env[k] }, Now: s.clock.now,
