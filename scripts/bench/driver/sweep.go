@@ -111,28 +111,6 @@ func (d *driver) parseSweep() error {
 	return nil
 }
 
-// findUp resolves a relative path against the working directory or its parents.
-func findUp(path string) string {
-	if filepath.IsAbs(path) {
-		return path
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return path
-	}
-	for {
-		p := filepath.Join(dir, path)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return path
-		}
-		dir = parent
-	}
-}
-
 func (d *driver) runSweep() int {
 	o := d.o
 	d.loadavg0 = loadavg()
@@ -144,7 +122,7 @@ func (d *driver) runSweep() int {
 	}
 
 	// The bodies: generated from the recorded first turn, deterministically, into the workdir.
-	rec, err := session.LoadRecord(findUp(o.fixture))
+	rec, err := session.LoadRecord(o.fixture)
 	if err != nil {
 		logf("sweep: %v", err)
 		return 1

@@ -41,7 +41,7 @@ func main() {
 }
 
 func run(fixture, sizes string, seed uint64, out, format string) error {
-	rec, err := session.LoadRecord(findUp(fixture))
+	rec, err := session.LoadRecord(fixture)
 	if err != nil {
 		return err
 	}
@@ -71,27 +71,4 @@ func run(fixture, sizes string, seed uint64, out, format string) error {
 		fmt.Printf("%s: body %s, sha256 %x\n", path, st, sha256.Sum256(body))
 	}
 	return nil
-}
-
-// findUp resolves a relative path against the working directory or its parents, so that the
-// default fixture is found from anywhere inside the repository.
-func findUp(path string) string {
-	if filepath.IsAbs(path) {
-		return path
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return path
-	}
-	for {
-		p := filepath.Join(dir, path)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return path
-		}
-		dir = parent
-	}
 }

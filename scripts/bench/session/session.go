@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -61,8 +62,10 @@ type Record struct {
 }
 
 // LoadRecord reads a recorded request and compacts its body (as scripts/bench/load sends it).
+// A relative path is looked up from the working directory and then its parents, so the
+// default fixture path works from anywhere inside the repository.
 func LoadRecord(path string) (*Record, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := os.ReadFile(FindUp(path))
 	if err != nil {
 		return nil, err
 	}
@@ -591,4 +594,27 @@ func Describe(fixture string, target int, seed uint64, st Stats) string {
 		"The appended turns are generated (thinking signatures, tool ids, file contents and command output are synthetic); "+
 		"the rest of the body (system, tools, metadata, thinking, context_management, output_config, stream) is the recorded one, byte for byte.",
 		fixture, seed, target, st)
+}
+
+// FindUp resolves a relative path against the working directory or, failing that, its
+// parents; an absolute path, or one found nowhere, is returned as it is.
+func FindUp(path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	for {
+		p := filepath.Join(dir, path)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return path
+		}
+		dir = parent
+	}
 }
