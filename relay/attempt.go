@@ -371,13 +371,13 @@ func capture(u *upstream, key int, reason string, resp *http.Response) *failure 
 	return f
 }
 
-// upstreamMessage is the message of an upstream error body, in whatever shape it came: an
-// Anthropic envelope, {"error":"..."} (Ollama), {"message":"..."}, or text, cut to 300 bytes.
+// upstreamMessage is the message of an upstream error body, cut to 300 bytes. Every adapter
+// has already put error bodies in Anthropic's envelope (features.NormalizeError for the
+// Anthropic-compatible types, the Bedrock and Vertex converters for theirs); a body that
+// still is not one is quoted as text.
 func upstreamMessage(body []byte) string {
-	for _, path := range []string{"error.message", "error", "message", "msg"} {
-		if v := gjson.GetBytes(body, path); v.Type == gjson.String && v.Str != "" {
-			return clip(v.Str, 300)
-		}
+	if v := gjson.GetBytes(body, "error.message"); v.Type == gjson.String && v.Str != "" {
+		return clip(v.Str, 300)
 	}
 	return clip(strings.Join(strings.Fields(string(body)), " "), 300)
 }
