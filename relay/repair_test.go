@@ -121,3 +121,11 @@ func TestAVendorErrorEventMidStreamReachesTheClientAsAnAnthropicError(t *testing
 		t.Errorf("trailer %q does not announce the normalization", tr)
 	}
 }
+
+func TestANonStreamedToolCallWhoseInputIsNotAnObjectIsA502(t *testing.T) {
+	up := relaytest.NewUpstream(t, relaytest.ZAI(relaytest.ZAIToolArrayInput))
+	base, _ := startRelayLog(t, configWith(providerFor(config.TypeZAI, "zai", up.URL, "k")), nil)
+	body := `{"model":"glm-4.6","max_tokens":64,"tools":[{"name":"Read","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":"read /etc/hosts"}]}`
+	resp, raw := post(t, base+"/v1/messages", []byte(body), nil)
+	wantAnthropicError(t, resp, raw, 502, "api_error", `provider "zai"`, "not a JSON object")
+}
