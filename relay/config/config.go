@@ -254,7 +254,48 @@ type Routing struct {
 	// HealthInterval is how often the relay probes each provider's reachability (and retries
 	// discovering a local Ollama's models); nil (absent) means DefaultHealthInterval, 0 disables.
 	HealthInterval *Duration `yaml:"health_interval" toml:"health_interval"`
+	// Scenarios send requests of a kind (a subagent's, a background model's, a long context…)
+	// to chosen providers; the first rule whose scenario the request is in wins, and a request
+	// in none is routed as without rules.
+	Scenarios []Scenario `yaml:"scenarios" toml:"scenarios"`
+	// BackgroundModels are the model patterns (exact, prefix-*, *) of the background scenario;
+	// empty means claude-haiku-*.
+	BackgroundModels []string `yaml:"background_models" toml:"background_models"`
+	// LongContextTokens is the estimated input size above which a request is in the
+	// long_context scenario; 0 means 60000.
+	LongContextTokens int `yaml:"long_context_tokens" toml:"long_context_tokens"`
 }
+
+// Scenario is one rule of routing.scenarios.
+type Scenario struct {
+	// When is the scenario: subagent, background, long_context, thinking, web_search or image.
+	When string `yaml:"when" toml:"when"`
+	// Providers are the providers that serve the scenario, in failover order. The feature
+	// matrix still applies: one that would refuse the request is skipped.
+	Providers []string `yaml:"providers" toml:"providers"`
+	// Model, when set, is the client-side model name to route the request as (mapped by the
+	// providers' model_mapping like any client model).
+	Model string `yaml:"model" toml:"model"`
+}
+
+// The scenarios of routing.scenarios.
+const (
+	ScenarioSubagent    = "subagent"
+	ScenarioBackground  = "background"
+	ScenarioLongContext = "long_context"
+	ScenarioThinking    = "thinking"
+	ScenarioWebSearch   = "web_search"
+	ScenarioImage       = "image"
+)
+
+// Scenarios lists the scenario names routing.scenarios accepts.
+var Scenarios = []string{ScenarioSubagent, ScenarioBackground, ScenarioLongContext, ScenarioThinking, ScenarioWebSearch, ScenarioImage}
+
+// Defaults of scenario detection.
+const (
+	DefaultBackgroundModel   = "claude-haiku-*"
+	DefaultLongContextTokens = 60000
+)
 
 // CircuitBreaker configures when a provider is taken out of rotation.
 type CircuitBreaker struct {

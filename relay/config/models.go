@@ -39,3 +39,18 @@ func (p *Provider) Serves(model string) (string, bool) {
 	}
 	return model, len(p.Models) == 0 && len(p.ModelMapping) == 0
 }
+
+// MatchModel reports whether model matches one of patterns, each an exact name, a prefix
+// ending in "*" ("claude-haiku-*") or "*" alone, as model_mapping keys are written.
+func MatchModel(patterns []string, model string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			if strings.HasPrefix(model, prefix) {
+				return true
+			}
+		} else if p == model {
+			return true
+		}
+	}
+	return false
+}

@@ -298,6 +298,28 @@ func (c *Config) checkRouting(k *checker) {
 	if r.Strategy == StrategyModelBased && len(r.ModelBased) == 0 && r.DefaultProvider == "" {
 		k.bad("routing.model_based", "strategy model_based needs routing.model_based or routing.default_provider")
 	}
+	for i, sc := range r.Scenarios {
+		pp := joinIndex("routing.scenarios", i)
+		if !slices.Contains(Scenarios, sc.When) {
+			k.bad(pp+".when", "unknown scenario %q; %s", sc.When, oneOf(Scenarios))
+		}
+		if len(sc.Providers) == 0 {
+			k.bad(pp+".providers", "want a list of provider names, got none")
+		}
+		for j, name := range sc.Providers {
+			if !exists(name) {
+				k.bad(joinIndex(pp+".providers", j), "no provider is named %q", name)
+			}
+		}
+	}
+	for i, m := range r.BackgroundModels {
+		if m == "" {
+			k.bad(joinIndex("routing.background_models", i), "want a model name or pattern, got an empty string")
+		}
+	}
+	if r.LongContextTokens < 0 {
+		k.bad("routing.long_context_tokens", "want 0 or more, got %d", r.LongContextTokens)
+	}
 	switch ct := r.CountTokens; {
 	case ct == "", ct == CountTokensEstimate, ct == CountTokensRefuse:
 	case strings.HasPrefix(ct, CountTokensProviderPrefix):

@@ -135,6 +135,28 @@ func TestValidateReportsEachRule(t *testing.T) {
 			},
 		},
 		{
+			name: "scenario rules name known scenarios and existing providers",
+			src: `
+			providers:
+			- {name: a, type: ollama}
+			routing:
+			  scenarios:
+			  - {when: background, providers: [a]}
+			  - {when: backgrund, providers: [a, z]}
+			  - when: subagent
+			    providers: []
+			  background_models: [""]
+			  long_context_tokens: -1
+			`,
+			want: []string{
+				`c.yaml:6: routing.scenarios[1].when: unknown scenario "backgrund"; want one of subagent, background, long_context, thinking, web_search, image`,
+				`c.yaml:6: routing.scenarios[1].providers[1]: no provider is named "z"`,
+				`c.yaml:8: routing.scenarios[2].providers: want a list of provider names, got none`,
+				`c.yaml:9: routing.background_models[0]: want a model name or pattern, got an empty string`,
+				`c.yaml:10: routing.long_context_tokens: want 0 or more, got -1`,
+			},
+		},
+		{
 			name: "strategy model_based needs a table or a default",
 			src: `
 			providers:
