@@ -25,6 +25,7 @@ type accessLine struct {
 	id, method, path             string
 	status                       int
 	model, upstreamModel         string
+	scenario                     string // only written when set
 	provider, attempts, degraded string
 	failed                       string
 	bytes                        int64
@@ -52,6 +53,9 @@ func writeAccessLine(w io.Writer, l *accessLine) {
 	b = strconv.AppendInt(b, int64(l.status), 10)
 	b = appendField(b, "model", l.model)
 	b = appendField(b, "upstream_model", l.upstreamModel)
+	if l.scenario != "" {
+		b = appendField(b, "scenario", l.scenario)
+	}
 	b = appendField(b, "provider", l.provider)
 	b = appendField(b, "attempts", l.attempts)
 	b = appendField(b, "failed", l.failed)

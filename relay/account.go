@@ -28,6 +28,8 @@ type Record struct {
 	UpstreamID string
 	// Session is Claude Code's session id (x-claude-code-session-id or metadata.user_id).
 	Session string
+	// Scenario is the routing.scenarios scenario that routed the request ("": none).
+	Scenario string
 	// Client names the client key that was accepted ("" without named client keys).
 	Client string
 	// Tokens are the usage the provider reported (or the stream repair estimated).
@@ -76,7 +78,7 @@ func (r *Relay) account(req *http.Request, w *recorder, id string, start time.Ti
 	rec := Record{
 		Time: start, ID: id, Method: req.Method, Path: req.URL.Path, Status: w.status, Stream: w.stream,
 		Duration: d, Model: w.model, UpstreamModel: w.upstreamModel, Provider: w.Header().Get(hdrProvider),
-		UpstreamID: w.upstreamID, Session: w.session, Client: w.client, Tokens: w.tokens, Attempts: w.attempts,
+		UpstreamID: w.upstreamID, Session: w.session, Scenario: w.scenario, Client: w.client, Tokens: w.tokens, Attempts: w.attempts,
 	}
 	if !w.firstAt.IsZero() {
 		rec.TTFB = w.firstAt.Sub(start)

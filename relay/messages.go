@@ -33,6 +33,10 @@ type inbound struct {
 	// usage is what the feature matrix found in the body: its top-level parameters
 	// (features.DetectTop) until a candidate needs more (usageFor).
 	usage features.Usage
+	// scenario is the routing.scenarios rule the request matched (nil: none), and routeModel
+	// the client-side name it is routed as: the rule's model, or model.
+	scenario   *scenario
+	routeModel string
 }
 
 // usageFor returns the features the request uses, as deep as u's matrix row needs them: the
@@ -70,12 +74,23 @@ func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
 		return
 	}
 	defer in.release()
-	cands, e := r.findCandidates(req.Context(), in.model)
+	w.model, w.stream, w.session = in.model, in.stream, in.session
+	in.routeModel = in.model
+	if sc := r.matchScenario(in); sc != nil {
+		in.scenario, w.scenario = sc, sc.rule.When
+		w.Header().Set(hdrScenario, sc.rule.When)
+		if sc.rule.Model != "" {
+			in.routeModel = sc.rule.Model
+		}
+	}
+	cands, e := r.findCandidates(req.Context(), in.routeModel)
+	if e == nil && in.scenario != nil {
+		cands, e = in.scenario.apply(cands, in.routeModel)
+	}
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	w.model, w.stream, w.session = in.model, in.stream, in.session
 	pn, skipped := r.plan(req.Context(), in, cands)
 	r.attempt(w, req, in, pn, skipped)
 }

@@ -79,7 +79,7 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) (*plan
 			preferred = b.Provider
 		}
 	}
-	order := r.router.Order(in.model, allowed, preferred)
+	order := r.router.Order(in.routeModel, allowed, preferred)
 	var skipped []*upstream
 	pn.order = make([]candidate, 0, len(order))
 	for _, c := range cands {
@@ -93,6 +93,11 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) (*plan
 				pn.order = append(pn.order, c)
 			}
 		}
+	}
+	// A scenario rule's providers go in the rule's order: it is the user's failover order for
+	// the scenario, ahead of session affinity.
+	if in.scenario != nil {
+		slices.SortStableFunc(pn.order, func(a, b candidate) int { return in.scenario.rank(a.u.cfg.Name) - in.scenario.rank(b.u.cfg.Name) })
 	}
 	// A provider the last health probe could not reach goes last: it is still tried (the
 	// probe may be stale), but only after those that may answer.
@@ -144,7 +149,7 @@ func (pn *planner) Next() (*plan, *apierr.Error) {
 				if u == nil || slices.Contains(pn.seen, to) {
 					continue
 				}
-				model, _ := serves(u, in.model)
+				model, _ := serves(u, in.routeModel)
 				pl, ref, e = r.prepare(pn.ctx, in, candidate{u: u, model: model}, pn.origin, pn.hasThinking)
 				if e != nil {
 					return nil, e

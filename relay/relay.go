@@ -338,7 +338,7 @@ func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Dur
 	h := w.Header()
 	l := accessLine{
 		at: r.now(), warn: level == slog.LevelWarn, id: id, method: req.Method, path: req.URL.Path,
-		status: w.status, model: w.model, upstreamModel: w.upstreamModel, provider: h.Get(hdrProvider),
+		status: w.status, model: w.model, upstreamModel: w.upstreamModel, scenario: w.scenario, provider: h.Get(hdrProvider),
 		attempts: h.Get(hdrAttempts), failed: w.failed,
 		degraded: h.Get(hdrDegraded), bytes: w.written, duration: d.Round(time.Microsecond),
 	}
@@ -354,6 +354,17 @@ func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Dur
 	}
 	// LogAttrs with typed attributes: no interface boxing of the ints and the duration, and
 	// the record's attributes fit its inline array.
+	if l.scenario != "" {
+		// A rule routed it: say which (a rarer line, so it may cost the extra attribute).
+		r.log.LogAttrs(ctx, level, "request",
+			slog.String("id", l.id), slog.String("method", l.method), slog.String("path", l.path),
+			slog.Int("status", l.status), slog.String("model", l.model), slog.String("upstream_model", l.upstreamModel),
+			slog.String("scenario", l.scenario),
+			slog.String("provider", l.provider), slog.String("attempts", l.attempts), slog.String("failed", l.failed),
+			slog.String("degraded", l.degraded),
+			slog.Int64("bytes", l.bytes), slog.Duration("duration", l.duration))
+		return
+	}
 	r.log.LogAttrs(ctx, level, "request",
 		slog.String("id", l.id), slog.String("method", l.method), slog.String("path", l.path),
 		slog.Int("status", l.status), slog.String("model", l.model), slog.String("upstream_model", l.upstreamModel),
@@ -372,6 +383,8 @@ type recorder struct {
 	// For the access line: the client's model, the upstream model of the answer, and the
 	// failed attempts ("provider=reason,...").
 	model, upstreamModel, failed string
+	// scenario is the routing.scenarios rule's scenario that routed the request ("": none).
+	scenario string
 	// repaired is what the stream repair changed after the headers were out (the trailer).
 	repaired string
 

@@ -21,6 +21,7 @@ func appendLine(b []byte, l *Line) []byte {
 	b = appendOptString(b, `,"provider":`, l.Provider)
 	b = appendOptString(b, `,"model":`, l.Model)
 	b = appendOptString(b, `,"upstream_model":`, l.UpstreamModel)
+	b = appendOptString(b, `,"scenario":`, l.Scenario)
 	b = append(b, `,"stream":`...)
 	b = strconv.AppendBool(b, l.Stream)
 	b = append(b, `,"status":`...)

@@ -36,6 +36,8 @@ type Line struct {
 	// Model is the model the client asked for; UpstreamModel the one the provider was asked for.
 	Model         string `json:"model,omitempty"`
 	UpstreamModel string `json:"upstream_model,omitempty"`
+	// Scenario is the routing.scenarios scenario that routed the request.
+	Scenario string `json:"scenario,omitempty"`
 	Stream        bool   `json:"stream"`
 	Status        int    `json:"status"`
 	// The token counts are the usage the provider reported (Anthropic's: input excludes the
@@ -151,7 +153,7 @@ var skipped = map[string]bool{"circuit_open": true, "keys_unavailable": true, "c
 func (l *Log) Observe(rec *relay.Record) {
 	line := Line{
 		Time: rec.Time.UTC(), RequestID: rec.ID, UpstreamID: rec.UpstreamID, Session: rec.Session, Path: rec.Path,
-		Provider: rec.Provider, Model: rec.Model, UpstreamModel: rec.UpstreamModel, Stream: rec.Stream, Status: rec.Status,
+		Provider: rec.Provider, Model: rec.Model, UpstreamModel: rec.UpstreamModel, Scenario: rec.Scenario, Stream: rec.Stream, Status: rec.Status,
 		Input: rec.Tokens.Input, Output: rec.Tokens.Output, CacheRead: rec.Tokens.CacheRead, CacheCreation: rec.Tokens.CacheCreation,
 		TTFBMs: ms(rec.TTFB), DurationMs: ms(rec.Duration),
 	}
