@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -247,13 +249,26 @@ func serves(u *upstream, model string) (string, bool) {
 	return u.discoveredServes(model)
 }
 
-// knownModels lists the client-side model names of every enabled provider, as GET /v1/models
-// does.
+// knownModels lists what the enabled providers serve as configured, for an answer that names
+// them: each model_mapping key (patterns as written, "claude-*") and each listed model, in
+// provider order, without duplicates.
 func (r *Relay) knownModels() []string {
-	list := r.modelList()
-	out := make([]string, len(list))
-	for i, m := range list {
-		out[i] = m.ID
+	var out []string
+	for _, u := range r.upstreams {
+		mapping, models := u.cfg.ModelMapping, u.cfg.Models
+		if d := u.discovered.p.Load(); d != nil && len(mapping) == 0 && len(models) == 0 {
+			mapping, models = d.mapping, d.installed
+		}
+		for _, k := range slices.Sorted(maps.Keys(mapping)) {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+		for _, m := range models {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
 	}
 	return out
 }

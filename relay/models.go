@@ -2,12 +2,16 @@ package relay
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/keys"
+	"github.com/ccrelay/ccrelay/relay/pricing"
 	"github.com/ccrelay/ccrelay/relay/route"
 )
 
@@ -25,13 +29,29 @@ type modelInfo struct {
 // provider's model was released, and says so with the zero time rather than inventing a date.
 const unknownCreated = "1970-01-01T00:00:00Z"
 
-// modelList lists each enabled provider's models and the client-side names of its
-// model_mapping, in provider order, without duplicates (the first provider wins). A provider
+// modelList lists every client-side model name some enabled provider serves, in provider
+// order, without duplicates (the first provider wins): the exact names of each model_mapping
+// and models list, and the Claude model ids the relay knows (its price table) for each mapping
+// pattern ("claude-haiku-*") and for a Claude platform that serves any name as is. A provider
 // whose models were discovered (discovered.go) lists its discovered mapping and the models as
-// the provider lists them.
+// the provider lists them. Claude Code's model picker (gateway model discovery) keeps the ids
+// that start with claude or anthropic and shows display_name, which says where each goes:
+// "Claude Sonnet 4.5 → glm-4.6 via zai".
 func (r *Relay) modelList() []modelInfo {
 	var out []modelInfo
 	seen := map[string]bool{}
+	add := func(u *upstream, id, upstreamID, how string) {
+		if seen[id] {
+			return
+		}
+		seen[id] = true
+		display, desc := modelDisplayName(id)+" via "+u.cfg.Name, "served by "+u.cfg.Name+" ("+u.cfg.Type+how+")"
+		if upstreamID != id {
+			display = modelDisplayName(id) + " → " + upstreamID + " via " + u.cfg.Name
+			desc += " as " + upstreamID
+		}
+		out = append(out, modelInfo{Type: "model", ID: id, DisplayName: display, CreatedAt: unknownCreated, Description: desc})
+	}
 	for _, u := range r.upstreams {
 		mapping, models, how := u.cfg.ModelMapping, u.cfg.Models, ""
 		if d := u.discovered.p.Load(); d != nil && len(mapping) == 0 && len(models) == 0 {
@@ -39,25 +59,79 @@ func (r *Relay) modelList() []modelInfo {
 		}
 		keys := make([]string, 0, len(mapping))
 		for k := range mapping {
-			keys = append(keys, k)
+			if !config.IsModelPattern(k) {
+				keys = append(keys, k)
+			}
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, modelInfo{Type: "model", ID: k, DisplayName: k, CreatedAt: unknownCreated,
-					Description: "served by " + u.cfg.Name + " (" + u.cfg.Type + how + ") as " + mapping[k]})
+			add(u, k, mapping[k], how)
+		}
+		open := len(mapping) == 0 && len(models) == 0 && claudePlatform(u.cfg.Type)
+		if open || len(keys) < len(mapping) {
+			for _, id := range knownClaudeModels {
+				if m, _, ok := config.MapModel(mapping, id); ok {
+					add(u, id, m, how)
+				} else if open {
+					add(u, id, id, how)
+				}
 			}
 		}
 		for _, m := range models {
-			if !seen[m] {
-				seen[m] = true
-				out = append(out, modelInfo{Type: "model", ID: m, DisplayName: m, CreatedAt: unknownCreated,
-					Description: "served by " + u.cfg.Name + " (" + u.cfg.Type + how + ")"})
-			}
+			add(u, m, m, how)
 		}
 	}
 	return out
+}
+
+// knownClaudeModels are the Claude model ids of the relay's price table, newest family first
+// (opus, sonnet, haiku, then the others), each family newest version first: the names a
+// mapping pattern or an open Claude platform expands to in GET /v1/models.
+var knownClaudeModels = func() []string {
+	ids := slices.Collect(maps.Keys(pricing.Table(config.TypeAnthropic)))
+	family := func(id string) int {
+		for i, f := range []string{"claude-opus-", "claude-sonnet-", "claude-haiku-"} {
+			if strings.HasPrefix(id, f) {
+				return i
+			}
+		}
+		return 3
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		if fa, fb := family(a), family(b); fa != fb {
+			return fa - fb
+		}
+		return strings.Compare(b, a)
+	})
+	return ids
+}()
+
+// modelDisplayName is the name people call a Claude model id by: "claude-sonnet-4-5" is
+// "Claude Sonnet 4.5", "claude-3-5-haiku-20241022" "Claude 3.5 Haiku". Other ids are kept.
+func modelDisplayName(id string) string {
+	if !strings.HasPrefix(id, "claude-") {
+		return id
+	}
+	var b strings.Builder
+	b.WriteString("Claude")
+	prevNum := false
+	for _, part := range strings.Split(id, "-")[1:] {
+		num := part != "" && strings.Trim(part, "0123456789") == ""
+		switch {
+		case num && len(part) >= 8:
+			continue // a date suffix
+		case num && prevNum:
+			b.WriteString(".")
+		default:
+			b.WriteString(" ")
+			if !num && part != "" {
+				part = strings.ToUpper(part[:1]) + part[1:]
+			}
+		}
+		b.WriteString(part)
+		prevNum = num
+	}
+	return b.String()
 }
 
 // serveModels answers GET /v1/models (paged with limit, after_id, before_id) and

@@ -54,7 +54,7 @@ func TestZeroConfigOllamaServesClaudeModelsWithAnInstalledModel(t *testing.T) {
 			}
 
 			ids := modelIDs(t, s.url)
-			for _, id := range []string{"claude-*", "scripted:latest", "scripted-think:latest"} {
+			for _, id := range []string{"claude-opus-5-5", "claude-haiku-5-5", "scripted:latest", "scripted-think:latest"} {
 				if !slices.Contains(ids, id) {
 					t.Errorf("/v1/models = %q, lacks %q", ids, id)
 				}
@@ -108,7 +108,7 @@ func TestOllamaWithNoModelInstalled(t *testing.T) {
 	}
 
 	f.install(scripted) // ollama pull; the next health check finds it
-	waitFor(t, "the pulled model to be discovered", func() bool { return slices.Contains(modelIDs(t, s.url), "claude-*") })
+	waitFor(t, "the pulled model to be discovered", func() bool { return slices.Contains(modelIDs(t, s.url), "claude-opus-5-5") })
 	if msg, err := ask(s.url, "claude-opus-5-5"); err != nil || textOf(msg) != scriptedAnswer {
 		t.Fatalf("after the pull: %v", err)
 	}
@@ -133,7 +133,7 @@ func TestOllamaDownAtStartIsDiscoveredOnTheNextHealthCheck(t *testing.T) {
 
 	f := newFakeOllamaUnstarted(t, scripted)
 	f.startOn(addr)
-	waitFor(t, "Ollama to be discovered", func() bool { return slices.Contains(modelIDs(t, s.url), "claude-*") })
+	waitFor(t, "Ollama to be discovered", func() bool { return slices.Contains(modelIDs(t, s.url), "claude-opus-5-5") })
 	if msg, err := ask(s.url, "claude-opus-5-5"); err != nil || textOf(msg) != scriptedAnswer {
 		t.Fatalf("once Ollama is up: %v", err)
 	}

@@ -49,3 +49,19 @@ func TestLongContextBounds(t *testing.T) {
 		}
 	}
 }
+
+func TestModelDisplayName(t *testing.T) {
+	for id, want := range map[string]string{
+		"claude-sonnet-4-5":          "Claude Sonnet 4.5",
+		"claude-opus-5-5":            "Claude Opus 5.5",
+		"claude-opus-5":              "Claude Opus 5",
+		"claude-3-5-haiku":           "Claude 3.5 Haiku",
+		"claude-sonnet-4-5-20250929": "Claude Sonnet 4.5",
+		"glm-4.6":                    "glm-4.6",
+		"claude-":                    "Claude ",
+	} {
+		if got := modelDisplayName(id); got != want {
+			t.Errorf("modelDisplayName(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
