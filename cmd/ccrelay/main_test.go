@@ -59,6 +59,8 @@ func TestCLIGoldenOutputs(t *testing.T) {
 		{"help lists the commands", []string{"--help"}, 0, "help.golden"},
 		{"serve help explains how to point Claude Code at it", []string{"serve", "--help"}, 0, "serve-help.golden"},
 		{"config validate help", []string{"config", "validate", "--help"}, 0, "validate-help.golden"},
+		{"cc init help says what it sets and how to undo it", []string{"cc", "init", "--help"}, 0, "cc-init-help.golden"},
+		{"cc doctor help lists the checks", []string{"cc", "doctor", "--help"}, 0, "cc-doctor-help.golden"},
 		{"a valid seed config validates", []string{"config", "validate", "../../fixtures/configs/14-multi-provider.toml"}, 0, "validate-ok.golden"},
 		{"a mapping is listed exact names first, then patterns, then the models list", []string{"config", "validate", "testdata/patterns.yaml"}, 0, "validate-patterns.golden"},
 		{"a seed config with a mapping and a models list", []string{"config", "validate", "../../fixtures/configs/05-ollama.yaml"}, 0, "validate-ollama.golden"},
