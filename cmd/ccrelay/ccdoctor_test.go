@@ -74,8 +74,10 @@ func TestCCDoctor(t *testing.T) {
 		code     int
 		golden   string
 	}{
+		// claude-haiku-custom is not listed by /v1/models but matches claude-haiku-*: the doctor
+		// finds its provider with a count_tokens request.
 		{"every check passes", doctorConfig,
-			`{"env": {"ANTHROPIC_BASE_URL": "RELAY", "ANTHROPIC_AUTH_TOKEN": "relay-key-0123456789"}}`, 0, "cc-doctor-pass.golden"},
+			`{"env": {"ANTHROPIC_BASE_URL": "RELAY", "ANTHROPIC_AUTH_TOKEN": "relay-key-0123456789", "ANTHROPIC_SMALL_FAST_MODEL": "claude-haiku-custom"}}`, 0, "cc-doctor-pass.golden"},
 		{"a model no provider serves and an unreachable provider fail, each with its fix", unreachable,
 			`{"model": "sonnet", "env": {"ANTHROPIC_BASE_URL": "RELAY", "ANTHROPIC_AUTH_TOKEN": "relay-key-0123456789", "ANTHROPIC_DEFAULT_SONNET_MODEL": "glm-4.6", "ANTHROPIC_SMALL_FAST_MODEL": "claude-3-5-haiku-latest"}}`,
 			1, "cc-doctor-fail.golden"},
