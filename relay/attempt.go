@@ -283,7 +283,7 @@ func (r *Relay) lease(req *http.Request, in *inbound, u *upstream, mayWait bool)
 	if !r.sticky {
 		return r.leaseAny(req, u, est, mayWait)
 	}
-	if b, ok := r.affinity.Get(in.session); ok && in.session != "" && b.Provider == u.cfg.Name {
+	if b, ok := r.affinity.Get(in.pinKey()); ok && in.session != "" && b.Provider == u.cfg.Name {
 		if l, err := u.pool.LeasePrefer(est, b.Key); err == nil {
 			return l, false, nil
 		}
@@ -544,7 +544,7 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	w.tokens = usage.tokens()
 	lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: usage.total()})
 	if status < 300 && in.session != "" && r.sticky {
-		r.affinity.Set(in.session, route.Binding{Provider: u.cfg.Name, Key: lease.Index()})
+		r.affinity.Set(in.pinKey(), route.Binding{Provider: u.cfg.Name, Key: lease.Index()})
 	}
 	return tryResult{next: done}
 }

@@ -30,6 +30,16 @@ type scenario struct {
 	rule  config.Scenario
 }
 
+// pinKey is the session affinity's key of the request: its session, apart for each scenario,
+// so that a subagent's or a background request served by a rule's provider does not pull the
+// session's main turns there (they share Claude Code's session id).
+func (in *inbound) pinKey() string {
+	if in.scenario == nil || in.session == "" {
+		return in.session
+	}
+	return in.session + "\x00" + in.scenario.rule.When
+}
+
 // hdrScenario tells the client which rule routed its request.
 const hdrScenario = "X-Ccrelay-Scenario"
 

@@ -156,3 +156,25 @@ func TestScenarioRuleProvidersAllRefuse(t *testing.T) {
 		t.Errorf("%d upstream requests, want none", n)
 	}
 }
+
+func TestScenarioRequestsDoNotPinTheSession(t *testing.T) {
+	// Claude Code's subagents share the main agent's session id. A subagent served by the
+	// cheap provider must not pull the session's next main turn there (found with real Claude
+	// Code: TestClaudeCodeScenarioRouting).
+	anth := relaytest.NewUpstream(t, relaytest.ZAI())
+	zai := relaytest.NewUpstream(t, relaytest.ZAI())
+	base := startRelay(t, scenarioConfig(anth.URL, zai.URL))
+	session := map[string]string{"X-Claude-Code-Session-Id": "0b7c9a52-5d0e-4c8e-9d1a-3f1e2b4c5d6e"}
+	body := []byte(`{"model":"claude-sonnet-5-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`)
+	sub := map[string]string{"X-Claude-Code-Agent-Id": "agent-1", "X-Claude-Code-Session-Id": session["X-Claude-Code-Session-Id"]}
+	for i, h := range []map[string]string{session, sub, session, sub} {
+		resp, b := post(t, base+"/v1/messages", body, h)
+		want := "anthropic"
+		if h["X-Claude-Code-Agent-Id"] != "" {
+			want = "zai"
+		}
+		if resp.StatusCode != 200 || resp.Header.Get("X-Ccrelay-Provider") != want {
+			t.Errorf("request %d: %d served by %q, want %s: %s", i, resp.StatusCode, resp.Header.Get("X-Ccrelay-Provider"), want, b)
+		}
+	}
+}
