@@ -39,6 +39,53 @@ func servedNames(cfg *config.Config) []string {
 			out = append(out, "    "+strings.Join(p.Models, ", ")+" (listed: sent under their own name)")
 		}
 	}
+	return append(out, scenarioLines(cfg)...)
+}
+
+// scenarioLines describes routing.scenarios: which requests go where, in the order the rules
+// are tried, and what happens warning-worthy: a rule's model that none of its providers serves
+// by configuration (an Ollama's discovered models are not known here).
+func scenarioLines(cfg *config.Config) []string {
+	r := cfg.Routing
+	if len(r.Scenarios) == 0 {
+		return nil
+	}
+	bg := r.BackgroundModels
+	if len(bg) == 0 {
+		bg = []string{config.DefaultBackgroundModel}
+	}
+	long := r.LongContextTokens
+	if long == 0 {
+		long = config.DefaultLongContextTokens
+	}
+	out := []string{"scenario rules (the first the request is in wins; other requests are routed without them):"}
+	for i, sc := range r.Scenarios {
+		what := map[string]string{
+			config.ScenarioSubagent:    "requests with x-claude-code-agent-id",
+			config.ScenarioBackground:  "models " + strings.Join(bg, ", "),
+			config.ScenarioLongContext: fmt.Sprintf("over %d estimated input tokens", long),
+			config.ScenarioThinking:    "thinking enabled or adaptive",
+			config.ScenarioWebSearch:   "a web search server tool",
+			config.ScenarioImage:       "an image in the last user turn",
+		}[sc.When]
+		line := fmt.Sprintf("  %d. %s (%s) → %s", i+1, sc.When, what, strings.Join(sc.Providers, ", "))
+		if sc.Model != "" {
+			line += " as " + sc.Model
+			served := false
+			for _, name := range sc.Providers {
+				for j := range cfg.Providers {
+					if p := &cfg.Providers[j]; p.Name == name {
+						_, ok := p.Serves(sc.Model)
+						served = served || ok
+					}
+				}
+			}
+			if !served {
+				line += fmt.Sprintf(" (warning: none of %s serves %s)", strings.Join(sc.Providers, ", "), sc.Model)
+			}
+		}
+		out = append(out, line)
+	}
 	return out
 }
 
