@@ -18,7 +18,7 @@ import (
 // startedRelay is a relay served on 127.0.0.1 after Relay.Start.
 type startedRelay struct {
 	url   string
-	lines []string    // what Start returned
+	lines []string   // what Start returned
 	logs  *logBuffer // the relay's log, every level
 	clock *testClock
 }

@@ -121,13 +121,7 @@ func needsThinkingStrip(u *upstream, origin string, body []byte) bool {
 
 // claudePlatform reports whether a provider type serves Claude itself (and verifies Claude's
 // thinking signatures).
-func claudePlatform(typ string) bool {
-	switch typ {
-	case config.TypeAnthropic, config.TypeBedrock, config.TypeVertex, config.TypeAzure:
-		return true
-	}
-	return false
-}
+func claudePlatform(typ string) bool { return config.Facts(typ).ClaudePlatform }
 
 // stripThinking removes every thinking and redacted_thinking block from the assistant turns of
 // the history, with sjson so that every other byte stays as it was. A message left with no

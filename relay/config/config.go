@@ -43,19 +43,7 @@ var Types = []string{TypeAnthropic, TypeZAI, TypeMiniMax, TypeOllama, TypeBedroc
 
 // DefaultBaseURL returns the documented base URL of a provider type, or "" when the URL is
 // derived from other keys (bedrock, azure, vertex).
-func DefaultBaseURL(typ string) string {
-	switch typ {
-	case TypeAnthropic:
-		return "https://api.anthropic.com"
-	case TypeZAI:
-		return "https://api.z.ai/api/anthropic"
-	case TypeMiniMax:
-		return "https://api.minimax.io/anthropic"
-	case TypeOllama:
-		return "http://localhost:11434"
-	}
-	return ""
-}
+func DefaultBaseURL(typ string) string { return Facts(typ).DefaultBaseURL }
 
 // Config is the whole configuration.
 type Config struct {

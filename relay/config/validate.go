@@ -249,14 +249,12 @@ func (p *Provider) checkType(k *checker, path string, allowSubscription bool) {
 			k.bad(path+".azure_resource_name", "type azure needs azure_resource_name or base_url")
 		}
 	}
-	needsKey := false
+	needsKey := Facts(p.Type).KeyRequired
 	switch p.Type {
-	case TypeZAI, TypeMiniMax:
-		needsKey = true
 	case TypeAnthropic:
-		needsKey = !allowSubscription
+		needsKey = needsKey && !allowSubscription
 	case TypeAzure:
-		needsKey = p.AzureAuth != "entra"
+		needsKey = needsKey && p.AzureAuth != "entra"
 	}
 	if needsKey && len(p.Keys) == 0 {
 		k.warn(path+".keys", "no keys: requests to provider %q will not authenticate", p.Name)

@@ -80,20 +80,11 @@ func Cost(providerType, upstreamModel string, t Tokens, override *Price) (usd fl
 // id is normalized first (Normalize), so dated ids and Bedrock's and Vertex AI's forms of
 // Anthropic's ids find Anthropic's price.
 func Lookup(providerType, model string) (Price, bool) {
-	switch providerType {
-	case config.TypeAnthropic, config.TypeBedrock, config.TypeVertex, config.TypeAzure:
-		p, ok := anthropicPrices[Normalize(model)]
-		return p, ok
-	case config.TypeZAI:
-		p, ok := zaiPrices[Normalize(model)]
-		return p, ok
-	case config.TypeMiniMax:
-		p, ok := minimaxPrices[Normalize(model)]
-		return p, ok
-	case config.TypeOllama:
+	if config.Facts(providerType).PriceTable == "local" {
 		return Price{Source: "local: Ollama runs on the operator's machine", Date: tableDate}, true
 	}
-	return Price{}, false
+	p, ok := tableOf(providerType)[Normalize(model)]
+	return p, ok
 }
 
 // Normalize reduces a model id to the table's key: lower case, and for Anthropic's models

@@ -138,18 +138,24 @@ var minimaxPrices = map[string]Price{
 // Table lists every priced model of a provider type's table, keyed by normalized model id.
 // The map is a copy.
 func Table(providerType string) map[string]Price {
-	var src map[string]Price
-	switch providerType {
-	case config.TypeAnthropic, config.TypeBedrock, config.TypeVertex, config.TypeAzure:
-		src = anthropicPrices
-	case config.TypeZAI:
-		src = zaiPrices
-	case config.TypeMiniMax:
-		src = minimaxPrices
-	}
+	src := tableOf(providerType)
 	out := make(map[string]Price, len(src))
 	for k, v := range src {
 		out[k] = v
 	}
 	return out
+}
+
+// tableOf is the built-in table of a provider type's models (config.TypeFacts.PriceTable); nil
+// when it has none.
+func tableOf(providerType string) map[string]Price {
+	switch config.Facts(providerType).PriceTable {
+	case "anthropic":
+		return anthropicPrices
+	case "zai":
+		return zaiPrices
+	case "minimax":
+		return minimaxPrices
+	}
+	return nil
 }

@@ -49,7 +49,7 @@ func newAnthropicCompatible(_ context.Context, p *Provider, cfg config.Provider,
 	}
 	p.Adapter = &anthropicCompatible{base: u, typ: cfg.Type, name: cfg.Name}
 	mode := authXAPIKey
-	if cfg.Type == config.TypeMiniMax {
+	if config.Facts(cfg.Type).Auth == "bearer" {
 		mode = authBearer
 	}
 	p.Auth = &keyAuth{typ: cfg.Type, mode: mode}

@@ -38,8 +38,8 @@ type Line struct {
 	UpstreamModel string `json:"upstream_model,omitempty"`
 	// Scenario is the routing.scenarios scenario that routed the request.
 	Scenario string `json:"scenario,omitempty"`
-	Stream        bool   `json:"stream"`
-	Status        int    `json:"status"`
+	Stream   bool   `json:"stream"`
+	Status   int    `json:"status"`
 	// The token counts are the usage the provider reported (Anthropic's: input excludes the
 	// cache reads and writes).
 	Input         int `json:"input_tokens"`
