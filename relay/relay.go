@@ -250,14 +250,15 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(rec, errorf(http.StatusRequestHeaderFieldsTooLarge,
 			"request headers are %d bytes, over the relay's limit of %d bytes (server.max_header_bytes); send fewer or shorter headers (ANTHROPIC_CUSTOM_HEADERS?) or raise the limit", n, r.maxHeader))
 	} else {
-		r.route(rec, req)
+		r.dispatch(rec, req)
 	}
 	d := r.now().Sub(start)
 	r.logRequest(req, rec, id, d)
 	r.account(req, rec, id, start, d)
 }
 
-func (r *Relay) route(w *recorder, req *http.Request) {
+// dispatch hands a request to its handler by path and method (the path mux).
+func (r *Relay) dispatch(w *recorder, req *http.Request) {
 	path := req.URL.Path
 	if i := strings.Index(path, "/v1/"); i > 0 {
 		path = path[i:]
@@ -294,6 +295,16 @@ func (r *Relay) route(w *recorder, req *http.Request) {
 			r.serveHealth(w, req)
 			return
 		}
+	case strings.HasSuffix(req.URL.Path, "/api/hello") || req.URL.Path == "/" && req.Method == http.MethodHead:
+		// Claude Code's connectivity preflight: HEAD /api/hello at ANTHROPIC_BASE_URL (and
+		// HEAD / from some versions); a 404 makes it report the endpoint as down
+		// (router-for-me/CLIProxyAPI#5905, headroomlabs-ai/headroom#2032). Logged at debug.
+		allow = http.MethodGet
+		if req.Method == allow || req.Method == http.MethodHead {
+			w.probe = true
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			return
+		}
 	case req.URL.Path == "/metrics":
 		allow = http.MethodGet
 		if req.Method == allow {
@@ -328,8 +339,11 @@ func headerBytes(req *http.Request) int {
 // logRequest writes the one line per request. It never logs credentials.
 func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Duration) {
 	level := slog.LevelInfo
-	if w.status >= 500 {
+	switch {
+	case w.status >= 500:
 		level = slog.LevelWarn
+	case w.probe:
+		level = slog.LevelDebug
 	}
 	ctx := req.Context()
 	if !r.log.Enabled(ctx, level) {
@@ -383,6 +397,8 @@ type recorder struct {
 	// For the access line: the client's model, the upstream model of the answer, and the
 	// failed attempts ("provider=reason,...").
 	model, upstreamModel, failed string
+	// probe marks a client's connectivity probe (HEAD /api/hello), logged at debug only.
+	probe bool
 	// scenario is the routing.scenarios rule's scenario that routed the request ("": none).
 	scenario string
 	// repaired is what the stream repair changed after the headers were out (the trailer).
