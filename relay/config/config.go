@@ -104,6 +104,10 @@ type Auth struct {
 	// AllowSubscription passes a client's Authorization: Bearer token (a Claude subscription
 	// token) through to providers of type anthropic, and only to them.
 	AllowSubscription bool `yaml:"allow_subscription" toml:"allow_subscription"`
+	// Keys are the named client keys (clientkeys.go), each with its models, limits and
+	// budget; with any of them (or APIKey), a client must send one. (omitempty keeps the
+	// configuration dumps of the tests' fixtures as they were.)
+	Keys []ClientKey `yaml:"keys" toml:"keys" json:",omitempty"`
 }
 
 // Timeouts bound each phase of an upstream exchange. A zero value means the default.

@@ -32,6 +32,9 @@ type decoder struct {
 // durationType is decoded from a duration string, not from an integer.
 var durationType = reflect.TypeOf(Duration(0))
 
+// expiryType is decoded from a date or date-time string (or a TOML date), not as a struct.
+var expiryType = reflect.TypeOf(Expiry{})
+
 // bareKeyRE matches map keys that a path can show without quotes.
 var bareKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
@@ -116,6 +119,9 @@ func (d *decoder) decode(n *node, v reflect.Value, path string) bool {
 		v.SetInt(int64(dur))
 		return true
 	}
+	if t == expiryType {
+		return d.expiry(n, v, path)
+	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		p := reflect.New(t.Elem())
@@ -181,6 +187,28 @@ func (d *decoder) decode(n *node, v reflect.Value, path string) bool {
 	}
 	d.problem(n.line, path, "cannot decode into %s", t)
 	return false
+}
+
+// expiry reads a client key's expires: a string, a YAML timestamp or a TOML date or
+// date-time (a TOML local date-time, without an offset, is refused by ParseExpiry).
+func (d *decoder) expiry(n *node, v reflect.Value, path string) bool {
+	const want = "a date such as \"2026-12-31\" or a date and time such as \"2026-12-31T18:00:00Z\""
+	var s string
+	if n.kind == kindScalar && n.scalar == scalarTime {
+		s = n.text
+	} else {
+		var ok bool
+		if s, ok = d.str(n, path, want); !ok {
+			return false
+		}
+	}
+	e, err := ParseExpiry(s)
+	if err != nil {
+		d.problem(n.line, path, "%s", err.Error())
+		return false
+	}
+	v.Set(reflect.ValueOf(e))
+	return true
 }
 
 // integer reads an integer; a number with no fractional part (1e5) is accepted.

@@ -213,7 +213,7 @@ func TestParseReportsEveryProblemWithFileLineAndPath(t *testing.T) {
 			`,
 			want: []string{
 				`c.toml:2: providers[0].name: want a string, got integer 123`,
-				`c.toml:4: providers[0].base_url: want a string, got date 1979-05-27T00:00:00Z`,
+				`c.toml:4: providers[0].base_url: want a string, got date 1979-05-27`,
 			},
 		},
 		{

@@ -73,7 +73,15 @@ func tomlNode(v any, path string, line int, lines map[string]int) *node {
 	case bool:
 		return &node{line: line, scalar: scalarBool, b: v, text: strconv.FormatBool(v)}
 	case time.Time:
-		return &node{line: line, scalar: scalarTime, text: v.Format(time.RFC3339Nano)}
+		// TOML's local dates and date-times have no offset: keep them as written.
+		text := v.Format(time.RFC3339Nano)
+		switch v.Location().String() {
+		case "date-local":
+			text = v.Format(time.DateOnly)
+		case "datetime-local":
+			text = v.Format("2006-01-02T15:04:05.999999999")
+		}
+		return &node{line: line, scalar: scalarTime, text: text}
 	}
 	return &node{line: line, scalar: scalarString, text: fmt.Sprint(v)}
 }

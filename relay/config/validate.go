@@ -87,6 +87,7 @@ func oneOf(valid []string) string { return "want one of " + strings.Join(valid, 
 func (c *Config) check() (problems, warnings []Problem) {
 	k := &checker{}
 	c.checkServer(k)
+	c.checkClientKeys(k)
 	c.checkProviders(k)
 	c.checkRouting(k)
 	return k.problems, k.warnings
