@@ -26,6 +26,7 @@ type accessLine struct {
 	status                       int
 	model, upstreamModel         string
 	scenario                     string // only written when set
+	client                       string // the client key's name, only written when set
 	provider, attempts, degraded string
 	failed                       string
 	bytes                        int64
@@ -51,6 +52,9 @@ func writeAccessLine(w io.Writer, l *accessLine) {
 	b = appendField(b, "path", l.path)
 	b = append(b, " status="...)
 	b = strconv.AppendInt(b, int64(l.status), 10)
+	if l.client != "" {
+		b = appendField(b, "client", l.client)
+	}
 	b = appendField(b, "model", l.model)
 	b = appendField(b, "upstream_model", l.upstreamModel)
 	if l.scenario != "" {

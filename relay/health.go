@@ -259,20 +259,11 @@ func shortErr(err error) string {
 	return err.Error()
 }
 
-// authError checks the client's credential as admit does: nil when server.auth.api_key is not
-// configured or the request carries it as x-api-key or Authorization: Bearer (compared in
-// constant time), an Anthropic 401 otherwise.
+// authError checks the client's credential as admit does: nil when no client key is
+// configured (server.auth.api_key, server.auth.keys) or the request carries a valid one as
+// x-api-key or Authorization: Bearer, an Anthropic 401 otherwise.
 func (r *Relay) authError(req *http.Request) *apierr.Error {
-	want := r.cfg.Server.Auth.APIKey
-	if want == "" {
-		return nil
-	}
 	apiKey, bearer := clientCredential(req.Header)
-	if equalSecret(apiKey, want) || equalSecret(bearer, want) {
-		return nil
-	}
-	if apiKey == "" && bearer == "" {
-		return errorf(http.StatusUnauthorized, "missing credentials: this relay requires server.auth.api_key, sent as x-api-key or Authorization: Bearer")
-	}
-	return errorf(http.StatusUnauthorized, "invalid x-api-key: this relay requires server.auth.api_key, sent as x-api-key or Authorization: Bearer")
+	_, _, e := r.clients.Authenticate(apiKey, bearer)
+	return e
 }

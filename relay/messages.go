@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/clientkey"
 	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/ccrelay/ccrelay/relay/provider"
 	"github.com/ccrelay/ccrelay/relay/route"
@@ -29,6 +30,10 @@ type inbound struct {
 	stream bool
 	header http.Header // forwardable client headers
 	bearer string      // subscription token, when allowed
+	// client is the client key the request came with (nil: none configured), ticket its
+	// hold on the key's limits (clients.go), settled when the answer is complete.
+	client *clientkey.Key
+	ticket *clientkey.Ticket
 	// session identifies the client's conversation for prompt-cache affinity
 	// (x-claude-code-session-id or metadata.user_id); "" when unknown.
 	session string
@@ -70,12 +75,13 @@ type candidate struct {
 }
 
 func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
-	in, e := r.admit(req, op)
+	in, e := r.admit(w, req, op)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
 	defer in.release()
+	defer r.settleClient(req.Context(), w, in)
 	w.model, w.stream, w.session = in.model, in.stream, in.session
 	in.routeModel = in.model
 	if sc := r.matchScenario(in); sc != nil {
@@ -97,24 +103,15 @@ func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
 	r.attempt(w, req, in, pn, skipped)
 }
 
-// admit authenticates the client, reads the body once under the size limit and inspects it.
-func (r *Relay) admit(req *http.Request, op provider.Op) (*inbound, *apierr.Error) {
-	auth := r.cfg.Server.Auth
-	apiKey, bearer := clientCredential(req.Header)
-	if auth.APIKey != "" {
-		if !equalSecret(apiKey, auth.APIKey) && !equalSecret(bearer, auth.APIKey) {
-			msg := "invalid x-api-key: this relay requires server.auth.api_key, sent as x-api-key or Authorization: Bearer"
-			if apiKey == "" && bearer == "" {
-				msg = "missing credentials: this relay requires server.auth.api_key, sent as x-api-key or Authorization: Bearer"
-			}
-			return nil, errorf(http.StatusUnauthorized, "%s", msg)
-		}
-		if equalSecret(bearer, auth.APIKey) {
-			bearer = "" // the relay's own key, never a subscription token
-		}
+// admit authenticates the client, reads the body once under the size limit, inspects it and
+// applies the client key's policy (clients.go).
+func (r *Relay) admit(w *recorder, req *http.Request, op provider.Op) (*inbound, *apierr.Error) {
+	k, bearer, e := r.authenticate(w, req)
+	if e != nil {
+		return nil, e
 	}
-	in := &inbound{op: op, header: upstreamHeader(req.Header)}
-	if auth.AllowSubscription {
+	in := &inbound{op: op, header: upstreamHeader(req.Header), client: k}
+	if r.cfg.Server.Auth.AllowSubscription {
 		in.bearer = bearer
 	}
 	pb, body, e := r.readBody(req)
@@ -123,6 +120,10 @@ func (r *Relay) admit(req *http.Request, op provider.Op) (*inbound, *apierr.Erro
 	}
 	in.pooled, in.body = pb, body
 	if e := inspect(in); e != nil {
+		in.release()
+		return nil, e
+	}
+	if e := r.admitClient(req.Context(), in); e != nil {
 		in.release()
 		return nil, e
 	}

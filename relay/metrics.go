@@ -57,6 +57,12 @@ type metrics struct {
 	cost      *prometheus.CounterVec   // provider, model
 	reloads   *prometheus.CounterVec   // result
 
+	// The client keys' series (server.auth.keys), apart from the per-provider ones so that
+	// the client label does not multiply their cardinality.
+	clientRequests *prometheus.CounterVec // client, status
+	clientTokens   *prometheus.CounterVec // client, type
+	clientCost     *prometheus.CounterVec // client
+
 	// streams is the number of streams being relayed (relayStream).
 	streams atomic.Int64
 }
@@ -73,6 +79,9 @@ type metricsView struct {
 	// prices prices the tokens of ccrelay_cost_usd_total (the price table under the providers'
 	// pricing:); nil prices nothing.
 	prices *pricing.Book
+	// clients are the names of the configured client keys (server.auth.keys): the only
+	// values of the client label.
+	clients map[string]bool
 }
 
 // newMetrics returns the metrics of a new relay: prev's (the relay r replaces on a reload),
@@ -86,7 +95,10 @@ func newMetrics(r, prev *Relay) *metrics {
 	if m == nil {
 		m = buildMetrics()
 	}
-	v := &metricsView{r: r, providers: map[string]bool{}, exact: map[string]bool{}}
+	v := &metricsView{r: r, providers: map[string]bool{}, exact: map[string]bool{}, clients: map[string]bool{}}
+	for _, k := range r.cfg.Server.Auth.Keys {
+		v.clients[k.Name] = true
+	}
 	for _, u := range r.upstreams {
 		v.providers[u.cfg.Name] = true
 		for k := range u.cfg.ModelMapping {
@@ -147,6 +159,18 @@ func buildMetrics() *metrics {
 		Name: "ccrelay_config_reloads_total",
 		Help: "Configuration reloads, by result: ok or error.",
 	}, []string{"result"})
+	m.clientRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ccrelay_client_requests_total",
+		Help: "Messages API requests by client key (server.auth.keys) and HTTP status: its refusals too (401 expired, 402 over budget, 403 model not allowed, 429 over a limit).",
+	}, []string{"client", "status"})
+	m.clientTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ccrelay_client_tokens_total",
+		Help: "Tokens the providers reported, by client key and type: input (without the cache counts), output, cache_read, cache_creation.",
+	}, []string{"client", "type"})
+	m.clientCost = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ccrelay_client_cost_usd_total",
+		Help: "Cost of the tokens the providers reported, by client key, in US dollars, priced as ccrelay_cost_usd_total.",
+	}, []string{"client"})
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
 	streams := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -155,6 +179,7 @@ func buildMetrics() *metrics {
 	}, func() float64 { return float64(m.streams.Load()) })
 
 	m.reg.MustRegister(m.requests, m.duration, m.ttft, m.attempts, m.failovers, m.tokens, m.cost, m.reloads,
+		m.clientRequests, m.clientTokens, m.clientCost,
 		streams, newStateCollector(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
@@ -184,6 +209,13 @@ func (m *metrics) Observe(rec *Record) {
 	provider, model := v.providerLabel(rec.Provider), v.modelLabel(rec.Model)
 	stream := strconv.FormatBool(rec.Stream)
 	m.requests.WithLabelValues(provider, model, strconv.Itoa(rec.Status), stream).Inc()
+	client := rec.Client
+	if !v.clients[client] {
+		client = ""
+	}
+	if client != "" {
+		m.clientRequests.WithLabelValues(client, strconv.Itoa(rec.Status)).Inc()
+	}
 	m.duration.WithLabelValues(provider, stream).Observe(rec.Duration.Seconds())
 	if rec.Stream && rec.Status == http.StatusOK && rec.TTFB > 0 {
 		m.ttft.WithLabelValues(provider, model).Observe(rec.TTFB.Seconds())
@@ -193,10 +225,19 @@ func (m *metrics) Observe(rec *Record) {
 		m.tokens.WithLabelValues(provider, model, "output").Add(float64(t.Output))
 		m.tokens.WithLabelValues(provider, model, "cache_read").Add(float64(t.CacheRead))
 		m.tokens.WithLabelValues(provider, model, "cache_creation").Add(float64(t.CacheCreation))
+		if client != "" {
+			m.clientTokens.WithLabelValues(client, "input").Add(float64(t.Input))
+			m.clientTokens.WithLabelValues(client, "output").Add(float64(t.Output))
+			m.clientTokens.WithLabelValues(client, "cache_read").Add(float64(t.CacheRead))
+			m.clientTokens.WithLabelValues(client, "cache_creation").Add(float64(t.CacheCreation))
+		}
 		if v.prices != nil && provider != labelNone {
 			pt := pricing.Tokens{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheCreation: t.CacheCreation}
 			if usd, _ := v.prices.Cost(rec.Provider, rec.UpstreamModel, pt); usd > 0 {
 				m.cost.WithLabelValues(provider, model).Add(usd)
+				if client != "" {
+					m.clientCost.WithLabelValues(client).Add(usd)
+				}
 			}
 		}
 	}

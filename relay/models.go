@@ -138,6 +138,14 @@ func modelDisplayName(id string) string {
 // GET /v1/models/{id}.
 func (r *Relay) serveModels(w *recorder, req *http.Request, id string) {
 	all := r.modelList()
+	// A client key with models patterns sees only the models it may use. The list needs no
+	// key (as before client keys), so a request without a valid one sees every model.
+	if apiKey, bearer := clientCredential(req.Header); apiKey != "" || bearer != "" {
+		if k, _, e := r.clients.Authenticate(apiKey, bearer); e == nil && len(k.Models()) > 0 {
+			w.client = k.Name
+			all = slices.DeleteFunc(slices.Clone(all), func(m modelInfo) bool { return !k.Allows(m.ID) })
+		}
+	}
 	if id != "" {
 		for _, m := range all {
 			if m.ID == id {

@@ -20,11 +20,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ccrelay/ccrelay/relay/clientkey"
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/ccrelay/ccrelay/relay/keys"
+	"github.com/ccrelay/ccrelay/relay/pricing"
 	"github.com/ccrelay/ccrelay/relay/provider"
 	"github.com/ccrelay/ccrelay/relay/route"
+	"github.com/ccrelay/ccrelay/relay/state"
 )
 
 // Options configures New. Only Config is required.
@@ -51,6 +54,10 @@ type Options struct {
 	Getenv func(string) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// State is where limits shared across instances are counted (client keys' rates,
+	// requests in flight and spend): a Redis-backed store shared by every relay of a team, or
+	// nil for an in-process one (on a reload, the previous relay's).
+	State state.Store
 }
 
 // Relay is the http.Handler that serves the Anthropic Messages API.
@@ -84,6 +91,12 @@ type Relay struct {
 	getenv func(string) string
 	// bg is the state of what Start runs (health.go).
 	bg background
+	// state is Options.State, or an in-process store.
+	state state.Store
+	// clients are the client keys (server.auth.api_key and keys) with their policy; prices
+	// prices requests for the keys' budgets (nil when no key has one).
+	clients *clientkey.Table
+	prices  *pricing.Book
 }
 
 // upstream is one enabled provider with its runtime state.
@@ -172,6 +185,23 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		r.now = time.Now
 	}
 	r.started = r.now()
+	r.state = opts.State
+	if r.state == nil && opts.previous != nil {
+		r.state = opts.previous.state // spend and limits carry over a reload
+	}
+	if r.state == nil {
+		r.state = state.NewLocal(r.now)
+	}
+	r.clients = clientkey.New(cfg.Server.Auth, r.state, r.now)
+	for _, k := range cfg.Server.Auth.Keys {
+		if k.BudgetUSD.Daily > 0 || k.BudgetUSD.Monthly > 0 {
+			// Unknown models are logged by the metrics' book; this one stays quiet.
+			if b, err := pricing.NewBook(cfg.Providers, nil); err == nil {
+				r.prices = b
+			}
+			break
+		}
+	}
 	env := provider.Env{Getenv: opts.Getenv, Transport: r.transport}
 	for _, pc := range cfg.Providers {
 		if !pc.IsEnabled() {
@@ -353,6 +383,7 @@ func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Dur
 	l := accessLine{
 		at: r.now(), warn: level == slog.LevelWarn, id: id, method: req.Method, path: req.URL.Path,
 		status: w.status, model: w.model, upstreamModel: w.upstreamModel, scenario: w.scenario, provider: h.Get(hdrProvider),
+		client:   w.client,
 		attempts: h.Get(hdrAttempts), failed: w.failed,
 		degraded: h.Get(hdrDegraded), bytes: w.written, duration: d.Round(time.Microsecond),
 	}
@@ -368,15 +399,22 @@ func (r *Relay) logRequest(req *http.Request, w *recorder, id string, d time.Dur
 	}
 	// LogAttrs with typed attributes: no interface boxing of the ints and the duration, and
 	// the record's attributes fit its inline array.
-	if l.scenario != "" {
-		// A rule routed it: say which (a rarer line, so it may cost the extra attribute).
-		r.log.LogAttrs(ctx, level, "request",
-			slog.String("id", l.id), slog.String("method", l.method), slog.String("path", l.path),
-			slog.Int("status", l.status), slog.String("model", l.model), slog.String("upstream_model", l.upstreamModel),
-			slog.String("scenario", l.scenario),
-			slog.String("provider", l.provider), slog.String("attempts", l.attempts), slog.String("failed", l.failed),
+	if l.scenario != "" || l.client != "" {
+		// A client key or a scenario rule to name: the attributes that are set, in a slice.
+		attrs := make([]slog.Attr, 0, 14)
+		attrs = append(attrs, slog.String("id", l.id), slog.String("method", l.method), slog.String("path", l.path),
+			slog.Int("status", l.status))
+		if l.client != "" {
+			attrs = append(attrs, slog.String("client", l.client))
+		}
+		attrs = append(attrs, slog.String("model", l.model), slog.String("upstream_model", l.upstreamModel))
+		if l.scenario != "" {
+			attrs = append(attrs, slog.String("scenario", l.scenario))
+		}
+		attrs = append(attrs, slog.String("provider", l.provider), slog.String("attempts", l.attempts), slog.String("failed", l.failed),
 			slog.String("degraded", l.degraded),
 			slog.Int64("bytes", l.bytes), slog.Duration("duration", l.duration))
+		r.log.LogAttrs(ctx, level, "request", attrs...)
 		return
 	}
 	r.log.LogAttrs(ctx, level, "request",

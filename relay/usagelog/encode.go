@@ -22,6 +22,7 @@ func appendLine(b []byte, l *Line) []byte {
 	b = appendOptString(b, `,"model":`, l.Model)
 	b = appendOptString(b, `,"upstream_model":`, l.UpstreamModel)
 	b = appendOptString(b, `,"scenario":`, l.Scenario)
+	b = appendOptString(b, `,"client":`, l.Client)
 	b = append(b, `,"stream":`...)
 	b = strconv.AppendBool(b, l.Stream)
 	b = append(b, `,"status":`...)

@@ -30,7 +30,7 @@ func FuzzAppendLineIsEncodingJSON(f *testing.F) {
 			t.Skip()
 		}
 		l := &Line{
-			Time: time.Unix(0, nanos).UTC(), RequestID: id, UpstreamID: id, Session: session, Path: upstream, Provider: provider,
+			Time: time.Unix(0, nanos).UTC(), RequestID: id, UpstreamID: id, Session: session, Client: provider, Path: upstream, Provider: provider,
 			Model: model, UpstreamModel: upstream, Stream: unpriced, Status: status, Input: tokens, Output: -tokens,
 			CacheRead: status, CacheCreation: tokens / 3, CostUSD: cost, Unpriced: unpriced, Attempts: status % 7,
 			TTFBMs: ms, DurationMs: -ms,

@@ -38,8 +38,10 @@ type Line struct {
 	UpstreamModel string `json:"upstream_model,omitempty"`
 	// Scenario is the routing.scenarios scenario that routed the request.
 	Scenario string `json:"scenario,omitempty"`
-	Stream   bool   `json:"stream"`
-	Status   int    `json:"status"`
+	// Client is the name of the client key the request came with (server.auth.keys).
+	Client string `json:"client,omitempty"`
+	Stream bool   `json:"stream"`
+	Status int    `json:"status"`
 	// The token counts are the usage the provider reported (Anthropic's: input excludes the
 	// cache reads and writes).
 	Input         int `json:"input_tokens"`
@@ -152,7 +154,7 @@ var skipped = map[string]bool{"circuit_open": true, "keys_unavailable": true, "c
 // dropped and counted.
 func (l *Log) Observe(rec *relay.Record) {
 	line := Line{
-		Time: rec.Time.UTC(), RequestID: rec.ID, UpstreamID: rec.UpstreamID, Session: rec.Session, Path: rec.Path,
+		Time: rec.Time.UTC(), RequestID: rec.ID, UpstreamID: rec.UpstreamID, Session: rec.Session, Client: rec.Client, Path: rec.Path,
 		Provider: rec.Provider, Model: rec.Model, UpstreamModel: rec.UpstreamModel, Scenario: rec.Scenario, Stream: rec.Stream, Status: rec.Status,
 		Input: rec.Tokens.Input, Output: rec.Tokens.Output, CacheRead: rec.Tokens.CacheRead, CacheCreation: rec.Tokens.CacheCreation,
 		TTFBMs: ms(rec.TTFB), DurationMs: ms(rec.Duration),
