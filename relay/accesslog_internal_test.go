@@ -40,3 +40,24 @@ func TestAccessLineIsSlogText(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLineNamesTheClientKeyAsSlogDoes: with a client key, the hand-formatted line has
+// client=NAME after the status, as the relay's slog line has it.
+func TestAccessLineNamesTheClientKeyAsSlogDoes(t *testing.T) {
+	at := time.Date(2026, 11, 26, 9, 36, 45, 313_000_000, time.UTC)
+	l := accessLine{at: at, id: "req_1", method: "POST", path: "/v1/messages", status: 402, client: "alice@example.com",
+		model: "claude-sonnet-4-5", bytes: 200, duration: time.Millisecond}
+	var got, want bytes.Buffer
+	writeAccessLine(&got, &l)
+	rec := slog.NewRecord(at, slog.LevelInfo, "request", 0)
+	rec.AddAttrs(slog.String("id", l.id), slog.String("method", l.method), slog.String("path", l.path),
+		slog.Int("status", l.status), slog.String("client", l.client), slog.String("model", l.model), slog.String("upstream_model", ""),
+		slog.String("provider", ""), slog.String("attempts", ""), slog.String("failed", ""),
+		slog.String("degraded", ""), slog.Int64("bytes", l.bytes), slog.Duration("duration", l.duration))
+	if err := slog.NewTextHandler(&want, nil).Handle(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want.String(), got.String()); diff != "" {
+		t.Errorf("access line differs from slog's (-slog +relay):\n%s", diff)
+	}
+}

@@ -46,12 +46,12 @@ func (t *Table) Admit(ctx context.Context, k *Key, estimate func() int) (*Ticket
 	if k.conc > 0 {
 		limit := scaled(k.conc, share)
 		n, err := t.store.Add(ctx, k.storeKey("inflight"), 1, concurrencyTTL)
+		tk.inFlight = err == nil
 		if err == nil && int64(n) > limit {
 			tk.endInFlight(ctx)
 			return nil, overLimit(fmt.Sprintf("client key %q has %d requests in flight, its max_concurrent%s; retry when one ends",
 				k.Name, limit, shareNote(share)), time.Second)
 		}
-		tk.inFlight = err == nil
 	}
 	if k.rpm > 0 {
 		limit := scaled(k.rpm, share)
@@ -92,11 +92,11 @@ func (tk *Ticket) Done(ctx context.Context, tokens int, usd float64) {
 	tk.endInFlight(ctx)
 	if k.tpm > 0 && tokens >= 0 && int64(tokens) != tk.charged {
 		limit := scaled(k.tpm, t.store.Share())
-		diff := int64(tokens) - tk.charged
+		// The bucket holds at most a minute's worth: a larger debt is forgiven.
+		diff := min(int64(tokens)-tk.charged, limit)
 		ok, wait, err := t.store.Take(ctx, k.storeKey("tpm"), limit, time.Minute, diff)
 		if err == nil && !ok {
-			// More than the bucket holds: charge what fits, the bucket cannot owe more than a
-			// full minute.
+			// More than the bucket has room for: charge what fits.
 			per := time.Minute / time.Duration(limit)
 			if fit := diff - int64((wait+per-1)/per); fit > 0 {
 				t.store.Take(ctx, k.storeKey("tpm"), limit, time.Minute, fit)

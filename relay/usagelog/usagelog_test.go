@@ -67,7 +67,7 @@ var records = []relay.Record{
 		Attempts: []relay.Attempt{{Provider: "down", Key: 0, Outcome: "unreachable"}, {Provider: "claude", Key: 1, Outcome: "ok", Status: 200}}},
 	{Time: t0.Add(time.Second), ID: "req_2", Method: "POST", Path: "/v1/messages", Status: 200,
 		Duration: 900 * time.Millisecond, TTFB: 899 * time.Millisecond,
-		Model: "claude-haiku-5-5", UpstreamModel: "glm-4.5-air", Provider: "glm",
+		Model: "claude-haiku-5-5", UpstreamModel: "glm-4.5-air", Provider: "glm", Client: "alice",
 		Tokens:   relay.Tokens{Input: 1200, Output: 80, CacheRead: 3000, Known: true},
 		Attempts: []relay.Attempt{{Provider: "claude", Key: -1, Outcome: "circuit_open"}, {Provider: "glm", Key: 0, Outcome: "ok", Status: 200}},
 		Degraded: []string{"cache_control=stripped", "stream_usage=repaired"}},
