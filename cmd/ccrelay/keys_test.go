@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -111,5 +112,29 @@ func TestKeysNewRefusesBadFlagsByName(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, "keys", "new"); code == 0 || !strings.Contains(errs, `"name" not set`) {
 		t.Errorf("without --name: exit %d, %q", code, errs)
+	}
+}
+
+func TestTheREADMETeamKeysExampleLoads(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	i := strings.Index(s, "## Team keys")
+	if i < 0 {
+		t.Fatal("README.md has no Team keys section")
+	}
+	s = s[i:]
+	start := strings.Index(s, "```yaml\n") + len("```yaml\n")
+	end := strings.Index(s[start:], "```")
+	doc := s[start:start+end] + "providers: [{name: o, type: ollama}]\n"
+	lookup := func(name string) (string, bool) { return "value-of-" + name, true }
+	cfg, err := config.Parse([]byte(doc), "README.yaml", lookup)
+	if err != nil {
+		t.Fatalf("the README's team keys example does not load:\n%v", err)
+	}
+	if len(cfg.Server.Auth.Keys) != 2 || len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "plain text") {
+		t.Errorf("keys %d, warnings %q: want two keys and the plaintext warning", len(cfg.Server.Auth.Keys), cfg.Warnings)
 	}
 }
