@@ -56,7 +56,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "ccrelay",
 		Usage:     "serve the Anthropic Messages API in front of Anthropic, Z.AI, MiniMax, Ollama, Bedrock, Azure and Vertex",
-		UsageText: "ccrelay serve [--config FILE] [--listen ADDR]\nccrelay config validate [FILE]\nccrelay matrix [--provider TYPE] [--format text|markdown|json]\nccrelay conform --provider TYPE|--all [--record]\nccrelay usage [--log PATH] [--since 24h] [--by provider|model|session|day]\nccrelay cc init|remove|doctor [--settings FILE]\nccrelay keys new --name NAME [--models PATTERNS] [--rpm N] [--daily-usd X] [--toml]\nccrelay version",
+		UsageText: "ccrelay serve [--config FILE] [--listen ADDR]\nccrelay config validate [FILE]\nccrelay matrix [--provider TYPE] [--format text|markdown|json]\nccrelay conform --provider TYPE|--all [--record]\nccrelay usage [--log PATH] [--since 24h] [--by provider|model|session|client|day]\nccrelay cc init|remove|doctor [--settings FILE]\nccrelay keys new --name NAME [--models PATTERNS] [--rpm N] [--daily-usd X] [--toml]\nccrelay version",
 		Description: "Run the relay with ccrelay serve, then set Claude Code up once with ccrelay cc init, or run it with\n" +
 			"  ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_AUTH_TOKEN=ccrelay claude\n" +
 			"(any token will do unless the relay has server.auth.api_key; without one Claude Code asks to log in).\n" +

@@ -110,15 +110,15 @@ func (u *serveUsageLog) follow(ctx context.Context, rl *relay.Reloader) {
 var now = time.Now
 
 // usageGroups are the values of usage --by.
-var usageGroups = []string{"provider", "model", "session", "day"}
+var usageGroups = []string{"provider", "model", "session", "client", "day"}
 
 func usageCommand(stdout, stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:      "usage",
 		Usage:     "print the tokens and the cost of the requests in the usage log (server.usage_log)",
-		UsageText: "ccrelay usage [--log PATH] [--since 24h] [--by provider|model|session|day]",
+		UsageText: "ccrelay usage [--log PATH] [--since 24h] [--by provider|model|session|client|day]",
 		Description: "Reads the usage log serve writes when server.usage_log is set (one JSON line per request) and\n" +
-			"prints, per provider, upstream model, Claude Code session or day (UTC), the requests and their\n" +
+			"prints, per provider, upstream model, Claude Code session, client key or day (UTC), the requests and their\n" +
 			"input, output, cache read and cache creation tokens and their cost in USD, with a total.\n" +
 			"Costs are the list prices of relay/pricing or the providers' pricing: at the time of the request;\n" +
 			"a model without a price counts 0 and is marked with *. --log - reads standard input, so that\n" +
@@ -127,12 +127,12 @@ func usageCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "log", Usage: "the usage log `PATH` (default: server.usage_log of the configuration serve would use); - reads standard input"},
 			configFlag,
 			&cli.StringFlag{Name: "since", Value: "24h", Usage: "count the requests of the last `DURATION` (30m, 24h, 7d; 0 counts all)"},
-			&cli.StringFlag{Name: "by", Value: "provider", Usage: "one row per `GROUP`: provider, model, session or day"},
+			&cli.StringFlag{Name: "by", Value: "provider", Usage: "one row per `GROUP`: provider, model, session, client (server.auth.keys) or day"},
 		},
 		Action: func(c *cli.Context) error {
 			by := c.String("by")
 			if !slices.Contains(usageGroups, by) {
-				return &exitError{code: 2, err: fmt.Errorf("--by %q: want provider, model, session or day", by)}
+				return &exitError{code: 2, err: fmt.Errorf("--by %q: want provider, model, session, client or day", by)}
 			}
 			since, err := parseSince(c.String("since"))
 			if err != nil {
@@ -281,6 +281,8 @@ func groupKey(l *usagelog.Line, by string) string {
 		}
 	case "session":
 		k = l.Session
+	case "client":
+		k = l.Client
 	case "day":
 		k = l.Time.UTC().Format(time.DateOnly)
 	}

@@ -37,6 +37,7 @@ func TestUsageTable(t *testing.T) {
 		{"by upstream model, all", []string{"--log", "testdata/usage.jsonl", "--since", "0", "--by", "model"}, "usage-by-model.golden"},
 		{"by session", []string{"--log", "testdata/usage.jsonl", "--by", "session", "--since", "7d"}, "usage-by-session.golden"},
 		{"by day", []string{"--log", "testdata/usage.jsonl", "--by", "day", "--since", "0"}, "usage-by-day.golden"},
+		{"by client key", []string{"--log", "testdata/usage.jsonl", "--by", "client", "--since", "0"}, "usage-by-client.golden"},
 		{"the last hour", []string{"--log", "testdata/usage.jsonl", "--since", "1h"}, "usage-last-hour.golden"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,7 +67,7 @@ func TestUsageRefusesWhatItCannotRead(t *testing.T) {
 		code int
 		want string
 	}{
-		{"an unknown group", []string{"--log", "testdata/usage.jsonl", "--by", "colour"}, 2, `--by "colour": want provider, model, session or day`},
+		{"an unknown group", []string{"--log", "testdata/usage.jsonl", "--by", "colour"}, 2, `--by "colour": want provider, model, session, client or day`},
 		{"a bad duration", []string{"--log", "testdata/usage.jsonl", "--since", "yesterday"}, 2, `--since "yesterday"`},
 		{"a missing file", []string{"--log", filepath.Join(dir, "none.jsonl")}, 1, "no such file"},
 		{"a configuration without usage_log", []string{"--config", noLog}, 2, "has no server.usage_log: pass --log PATH"},
