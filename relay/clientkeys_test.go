@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -436,4 +437,33 @@ func TestClientKeyNamesTheUsageInTheMetrics(t *testing.T) {
 	if strings.Contains(string(b), `client="bob"`) || strings.Contains(string(b), `client=""`) {
 		t.Errorf("series for a client that sent nothing, or without a client")
 	}
+}
+
+// pricedStream is a hand-made Anthropic stream (not recorded traffic) whose usage costs $0.60
+// at claude-sonnet-4-5's list price: input in message_start, output in message_delta.
+var pricedStream = []string{
+	"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01hand\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":100000,\"output_tokens\":1}}}\n\n",
+	"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+	"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"ok\"}}\n\n",
+	"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+	"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":20000}}\n\n",
+	"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+}
+
+func TestAStreamedAnswerSpendsTheBudgetWhenItEnds(t *testing.T) {
+	up := relaytest.NewUpstream(t, relaytest.SSE(pricedStream, 0))
+	base, logs := startRelayLog(t, keyedConfig(up.URL, alice(config.ClientKey{BudgetUSD: config.Budget{Daily: 1}})), nil)
+	body := `{"model":"claude-sonnet-4-5","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	for i := range 2 {
+		resp, b := post(t, base+"/v1/messages", []byte(body), map[string]string{"X-Api-Key": aliceSecret})
+		evs, err := readEvents(t, bytes.NewReader(b))
+		if resp.StatusCode != 200 || err != nil || len(evs) != len(pricedStream) {
+			t.Fatalf("stream %d: %d, %d events, %v", i+1, resp.StatusCode, len(evs), err)
+		}
+		// A stream ends for the client at message_stop; the relay counts its spend as the
+		// request ends, just after: wait for its access line.
+		waitFor(t, "the stream's access line", func() bool { return len(logs.lines("msg=request", "client=alice")) == i+1 })
+	}
+	_, apiErr, err := askAs(base, "claude-sonnet-4-5", asKey(aliceSecret))
+	wantRefusal(t, apiErr, err, refusal{status: 402, typ: "billing_error", says: []string{"$1.2000 of its daily budget of $1.00"}})
 }
