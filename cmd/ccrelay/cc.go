@@ -160,6 +160,8 @@ func initValues(c *cli.Context) ([]kv, []string, error) {
 		}
 		switch {
 		case token != "":
+		case len(cfg.Server.Auth.Keys) > 0:
+			return nil, nil, fmt.Errorf("the relay has client keys (server.auth.keys): pass yours with --token (ccrelay keys new makes one)")
 		case cfg.Server.Auth.APIKey != "":
 			token = cfg.Server.Auth.APIKey
 			notes = append(notes, "the token is server.auth.api_key of "+src)

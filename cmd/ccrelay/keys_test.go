@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -136,5 +137,22 @@ func TestTheREADMETeamKeysExampleLoads(t *testing.T) {
 	}
 	if len(cfg.Server.Auth.Keys) != 2 || len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "plain text") {
 		t.Errorf("keys %d, warnings %q: want two keys and the plaintext warning", len(cfg.Server.Auth.Keys), cfg.Warnings)
+	}
+}
+
+func TestCCInitAsksForTheClientKeyOfARelayWithClientKeys(t *testing.T) {
+	dir := t.TempDir()
+	settings := filepath.Join(dir, "settings.json")
+	cfg := filepath.Join(dir, "relay.yaml")
+	os.WriteFile(cfg, []byte("server:\n  auth:\n    keys:\n      - {name: alice, key_sha256: \""+config.SecretDigest("ccr_a")+"\"}\nproviders:\n  - {name: o, type: ollama}\n"), 0o600)
+	code, _, errs := runCLI(t, "cc", "init", "--settings", settings, "--config", cfg)
+	if code == 0 || !strings.Contains(errs, "the relay has client keys (server.auth.keys): pass yours with --token") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	if _, err := os.Stat(settings); err == nil {
+		t.Errorf("settings written without a token")
+	}
+	if code, _, errs := runCLI(t, "cc", "init", "--settings", settings, "--config", cfg, "--token", "ccr_a"); code != 0 {
+		t.Fatalf("with --token: exit %d, %s", code, errs)
 	}
 }

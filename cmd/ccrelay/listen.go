@@ -19,10 +19,10 @@ type listenInfo struct {
 
 // describeListen computes listenInfo for addr, the listener's address (host:port, as
 // net.Listener.Addr().String() gives it) and the relay's client authentication. When
-// server.auth.api_key is not set and the address is reachable from other machines, a line warns
+// no client key is configured (server.auth.api_key, server.auth.keys) and the address is reachable from other machines, a line warns
 // that anyone who can reach the port spends the providers' keys, and says how to fix it.
 func describeListen(addr string, auth config.Auth) listenInfo {
-	hasKey := auth.APIKey != ""
+	hasKey := auth.APIKey != "" || len(auth.Keys) > 0
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		host, port = addr, ""
@@ -53,6 +53,8 @@ func describeListen(addr string, auth config.Auth) listenInfo {
 	// With subscription pass-through and no relay key, its own login is what the relay forwards.
 	run := "run Claude Code with: ANTHROPIC_BASE_URL=" + info.ClientURL
 	switch {
+	case len(auth.Keys) > 0:
+		run += " ANTHROPIC_AUTH_TOKEN='<your client key>'"
 	case hasKey:
 		run += " ANTHROPIC_AUTH_TOKEN='<server.auth.api_key>'"
 	case !auth.AllowSubscription:

@@ -60,6 +60,13 @@ func TestDescribeListenGivesAWorkingURLAndWarnsWhenKeysAreOpen(t *testing.T) {
 				"run Claude Code with: ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_AUTH_TOKEN='<server.auth.api_key>' claude"}},
 		},
 		{
+			name: "every interface with client keys: no warning, each client sends its own",
+			addr: "0.0.0.0:8787",
+			auth: config.Auth{Keys: []config.ClientKey{{Name: "alice", KeySHA256: config.SecretDigest("ccr_a")}}},
+			want: listenInfo{"http://127.0.0.1:8787", []string{every("0.0.0.0:8787"),
+				"run Claude Code with: ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_AUTH_TOKEN='<your client key>' claude"}},
+		},
+		{
 			name: "one LAN address without a key",
 			addr: "192.168.1.20:8787",
 			want: listenInfo{"http://192.168.1.20:8787", []string{"listening on http://192.168.1.20:8787", warn("192.168.1.20:8787"),
