@@ -15,3 +15,10 @@ var Cassettes embed.FS
 //
 //go:embed fixtures/requests
 var Requests embed.FS
+
+// ClaudeCode holds fixtures/claude-code/<version>/: the requests real Claude Code versions sent
+// through ccrelay (recorded by scripts/cc-versions), replayed as the cc-<version>-<scenario>
+// conformance cases.
+//
+//go:embed fixtures/claude-code
+var ClaudeCode embed.FS

@@ -26,6 +26,10 @@ const (
 type Case struct {
 	// Name is the case's name, also the name of its request fixture and of its cassettes.
 	Name string
+	// Recording, when set, is the case's client request instead of fixtures/requests/<Name>.json:
+	// a request real Claude Code sent, fixtures/claude-code/<version>/<scenario>-<n>.json
+	// (the cc-<version>-<scenario> cases, claudecode.go).
+	Recording string
 	// Title says in a few words what the case checks.
 	Title string
 	// Kind is the kind of answer the client must get.

@@ -121,7 +121,7 @@ func withClient(m made, c *Case, client *ClientRequest) (made, error) {
 		return made{}, err
 	}
 	if sameRequest(canon, client) {
-		m.prov.ClientRequest = "fixtures/requests/" + c.Name + ".json (the canonical request)"
+		m.prov.ClientRequest = c.requestFile() + canonicalLabel(c)
 		return m, nil
 	}
 	m.client = client
@@ -308,6 +308,11 @@ func derive(p string, c *Case, canon *ClientRequest) (made, error) {
 	case "error-billing", "error-vendor-type", "stream-missing-usage", "stream-zero-start-usage", "tool-input-not-object":
 		resp, source, notes, err = deriveDialect(p, c.Name)
 	default:
+		if c.Recording != "" && canon.isCount() {
+			resp, err = recordedResponse(realTraffic["anthropic/count-tokens"])
+			notes = append(notes, "response bytes: a real Anthropic count_tokens answer to another request ("+resp.source+"), standing in: no provider's answer to this recorded Claude Code request exists; it proves the relay's handling, not the provider's support")
+			break
+		}
 		// Top-level cache_control (the first-party API's automatic caching) is not in the
 		// documented Bedrock and Vertex fields: their derived cache-control cassettes keep the
 		// canonical, block-level request.
@@ -357,7 +362,7 @@ func derive(p string, c *Case, canon *ClientRequest) (made, error) {
 	m := made{prov: Provenance{Kind: ProvenanceDerived, Source: source,
 		Notes: append([]string{"request: what the documentation says a correct relay sends for the client request (not a recording)"}, notes...)}, ix: ix}
 	if client == canon {
-		m.prov.ClientRequest = "fixtures/requests/" + c.Name + ".json (the canonical request)"
+		m.prov.ClientRequest = c.requestFile() + canonicalLabel(c)
 		return m, nil
 	}
 	return withClient(m, c, client)
@@ -410,6 +415,11 @@ func upstreamRequest(p string, client *ClientRequest, model string) (cassette.Re
 		switch {
 		case client.isCount():
 			action = "count-tokens"
+			// Bedrock validates the wrapped body as a Messages request, where max_tokens is
+			// required; Claude Code's count_tokens bodies have none (fixtures/claude-code).
+			if !gjson.GetBytes(body, "max_tokens").Exists() && err == nil {
+				body, err = sjson.SetBytes(body, "max_tokens", 1)
+			}
 			body = []byte(`{"input":{"invokeModel":{"body":"` + base64.StdEncoding.EncodeToString(body) + `"}}}`)
 		case client.Stream():
 			action = "invoke-with-response-stream"
@@ -601,4 +611,12 @@ func sseData(ev []byte) []byte {
 		return nil
 	}
 	return []byte(strings.Join(parts, "\n"))
+}
+
+// canonicalLabel says what a case's own client request is, after its file name.
+func canonicalLabel(c *Case) string {
+	if c.Recording != "" {
+		return " (as Claude Code sent it, credentials aside)"
+	}
+	return " (the canonical request)"
 }

@@ -145,7 +145,7 @@ func makeCassette(p string, c *Case) (made, error) {
 		return made{prov: Provenance{
 			Kind:          ProvenanceRelayOnly,
 			Source:        fmt.Sprintf("relay/features matrix: %s/%s", p, joinFeatures(pl.blocking())),
-			ClientRequest: "fixtures/requests/" + c.Name + ".json",
+			ClientRequest: c.requestFile(),
 			Notes: []string{fmt.Sprintf("the matrix keeps this request from %s (%s: %s), so the relay answers it itself; no answer of %s is on record, so its own support is not measured (record it with --record to probe it)",
 				p, joinFeatures(pl.blocking()), pl.action(pl.blocking()[0]), p)},
 		}}, nil
@@ -155,6 +155,9 @@ func makeCassette(p string, c *Case) (made, error) {
 
 // canonical loads the canonical request of a case from fixtures/requests.
 func canonical(name string) (*ClientRequest, error) {
+	if c, ok := caseByName(name); ok && c.Recording != "" {
+		return loadRecording(c.Recording)
+	}
 	return loadCanonical(os.DirFS(filepath.Join("..", "fixtures", "requests")), name)
 }
 

@@ -134,7 +134,7 @@ func recordCase(ctx context.Context, opts *Options, providerType string, pc conf
 		progress("skipped: %s", res.Skipped)
 		return res
 	}
-	req, err := loadCanonical(opts.Requests, c.Name)
+	req, err := caseRequest(opts.Requests, c)
 	if err != nil {
 		res.fail("client request", err.Error())
 		return res

@@ -77,6 +77,9 @@ type Options struct {
 // recordings with opts.Record. It returns an error only when the run could not start (unknown
 // provider or case, unreadable fixtures); failed cases are in the report (see Report.OK).
 func Run(ctx context.Context, opts Options) (*Report, error) {
+	if claudeCodeErr != nil {
+		return nil, fmt.Errorf("conformance: the Claude Code recordings: %w", claudeCodeErr)
+	}
 	providers, err := selectProviders(opts.Providers)
 	if err != nil {
 		return nil, err
@@ -201,7 +204,7 @@ func clientRequestFor(opts *Options, providerType string, c *Case) (*ClientReque
 	if err != nil || req != nil {
 		return req, err
 	}
-	return loadCanonical(opts.Requests, c.Name)
+	return caseRequest(opts.Requests, c)
 }
 
 // firstInteraction returns a cassette's interaction, or nil.
