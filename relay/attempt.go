@@ -13,7 +13,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/config"
-	"github.com/ccrelay/ccrelay/relay/features"
+	"github.com/ccrelay/ccrelay/relay/estimate"
 	"github.com/ccrelay/ccrelay/relay/keys"
 	"github.com/ccrelay/ccrelay/relay/provider"
 	"github.com/ccrelay/ccrelay/relay/route"
@@ -424,7 +424,7 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	}
 	r.checkContext(u, pl.model, pl.body) // Ollama cuts prompts over its context length silently
 	started := r.now()
-	resp, ub, err := r.roundTrip(req, u, call, in.pooled)
+	resp, ub, err := r.roundTrip(req, u, call, in.req)
 	if err != nil {
 		lease.Release(keys.Outcome{Err: err, Usage: -1})
 		if req.Context().Err() != nil {
@@ -598,7 +598,7 @@ func (r *Relay) answerEstimate(w *recorder, in *inbound, pl *plan, log *attemptL
 	r.log.Info("degraded", "provider", pl.u.cfg.Name, "notes", "count_tokens=estimated")
 	writeJSON(w, http.StatusOK, struct {
 		InputTokens int `json:"input_tokens"`
-	}{features.Estimate(in.body)})
+	}{estimate.Tokens(in.body)})
 }
 
 // usage is the token usage read from a response, for the key pool's tpm accounting (input

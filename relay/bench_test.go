@@ -21,7 +21,7 @@ package relay_test
 //
 //   - body-allocs/op: bytes allocated per request divided by the body size. The requirement is
 //     "no allocation proportional to the body size beyond the one body buffer per request".
-//     The relay reads bodies into pooled buffers (bodypool.go), so for its mem variants it
+//     The relay reads bodies into pooled buffers (relay/body/buffer.go), so for its mem variants it
 //     stays well under 1.0 (the floor allocates one buffer per request: about 1.0).
 //   - flushes/op: Flush calls that reached the ResponseWriter (one per write syscall on a real
 //     connection).

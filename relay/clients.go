@@ -7,7 +7,7 @@ import (
 	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/clientkey"
 	"github.com/ccrelay/ccrelay/relay/config"
-	"github.com/ccrelay/ccrelay/relay/features"
+	"github.com/ccrelay/ccrelay/relay/estimate"
 	"github.com/ccrelay/ccrelay/relay/pricing"
 	"github.com/ccrelay/ccrelay/relay/provider"
 )
@@ -42,7 +42,7 @@ func (r *Relay) admitClient(ctx context.Context, in *inbound) *apierr.Error {
 	if in.op != provider.OpMessages {
 		return nil
 	}
-	tk, e := r.clients.Admit(ctx, in.client, func() int { return features.Estimate(in.body) })
+	tk, e := r.clients.Admit(ctx, in.client, func() int { return estimate.Tokens(in.body) })
 	in.ticket = tk
 	return e
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/ccrelay/ccrelay/relay/config"
 )
 
@@ -15,7 +16,7 @@ func TestTheNestedFeaturesAreReadOnlyWhenACandidateNeedsThem(t *testing.T) {
 	p := func(name, typ string, priority int, features map[string]string) config.Provider {
 		return config.Provider{Name: name, Type: typ, BaseURL: "http://127.0.0.1:1", Keys: []config.Key{{Key: "k", Priority: priority}}, Features: features}
 	}
-	body := []byte(`{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]}]}`)
+	b := []byte(`{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]}]}`)
 	tests := []struct {
 		name      string
 		providers []config.Provider
@@ -34,7 +35,7 @@ func TestTheNestedFeaturesAreReadOnlyWhenACandidateNeedsThem(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in := &inbound{body: body, header: http.Header{}}
+			in := &inbound{req: body.Parse(b), body: b, header: http.Header{}}
 			if e := inspect(in); e != nil {
 				t.Fatal(e)
 			}
@@ -51,8 +52,8 @@ func TestTheNestedFeaturesAreReadOnlyWhenACandidateNeedsThem(t *testing.T) {
 				if pl == nil {
 					break
 				}
-				if want := tt.deepAt == 0 || i < tt.deepAt; in.usage.Shallow != want {
-					t.Errorf("after plan %d (%s): shallow = %v, want %v", i, pl.u.cfg.Name, in.usage.Shallow, want)
+				if want := tt.deepAt == 0 || i < tt.deepAt; in.usage.Shallow != want || in.req.Walked() == want {
+					t.Errorf("after plan %d (%s): shallow = %v, walked = %v, want shallow %v", i, pl.u.cfg.Name, in.usage.Shallow, in.req.Walked(), want)
 				}
 			}
 		})

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/ccrelay/ccrelay/relay/clientkey"
 	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/ccrelay/ccrelay/relay/provider"
@@ -22,10 +23,11 @@ import (
 
 // inbound is what the relay knows about a client request after admitting and inspecting it.
 type inbound struct {
-	op   provider.Op
-	body []byte // the client's bytes, read once, never modified; nil once released
-	// pooled holds body's buffer; the inbound's reference is dropped by release.
-	pooled *pooledBody
+	op provider.Op
+	// req is the client's body, read once and never modified, and what is known about it
+	// (relay/body); body is its bytes, nil once released.
+	req    *body.Request
+	body   []byte
 	model  string
 	stream bool
 	header http.Header // forwardable client headers
@@ -37,8 +39,8 @@ type inbound struct {
 	// session identifies the client's conversation for prompt-cache affinity
 	// (x-claude-code-session-id or metadata.user_id); "" when unknown.
 	session string
-	// usage is what the feature matrix found in the body: its top-level parameters
-	// (features.DetectTop) until a candidate needs more (usageFor).
+	// usage is what the feature matrix found in the body: its top-level parameters until a
+	// candidate needs more (usageFor).
 	usage features.Usage
 	// scenario is the routing.scenarios rule the request matched (nil: none), and routeModel
 	// the client-side name it is routed as: the rule's model, or model.
@@ -48,10 +50,11 @@ type inbound struct {
 
 // usageFor returns the features the request uses, as deep as u's matrix row needs them: the
 // top-level parameters, or, when the row acts on nested features (cache_control in messages,
-// images, documents, tools...), the walk of every node, done at most once per request.
+// images, documents, tools...), what the walk of every node found (the body walks itself at
+// most once per request).
 func (in *inbound) usageFor(u *upstream) *features.Usage {
 	if in.usage.Shallow && u.deep {
-		deep := features.Detect(in.body, in.header.Values("Anthropic-Beta"))
+		deep := features.UsageOf(in.req, in.header.Values("Anthropic-Beta"), true)
 		deep.CountTokens = in.usage.CountTokens
 		in.usage = deep
 	}
@@ -62,10 +65,10 @@ func (in *inbound) usageFor(u *upstream) *features.Usage {
 // when a response is committed (no other candidate will be tried) or the request ends.
 // Upstream requests still sending it hold their own references.
 func (in *inbound) release() {
-	if in.pooled != nil {
-		in.pooled.release()
-		in.pooled, in.body = nil, nil
+	if in.req != nil {
+		in.req.Release()
 	}
+	in.body = nil
 }
 
 // candidate is a provider that can serve the request, with the upstream model id.
@@ -114,11 +117,15 @@ func (r *Relay) admit(w *recorder, req *http.Request, op provider.Op) (*inbound,
 	if r.cfg.Server.Auth.AllowSubscription {
 		in.bearer = bearer
 	}
-	pb, body, e := r.readBody(req)
-	if e != nil {
-		return nil, e
+	rb, err := body.Read(req.Body, req.ContentLength, r.maxBody)
+	switch {
+	case errors.Is(err, body.ErrTooLarge):
+		return nil, errorf(http.StatusRequestEntityTooLarge,
+			"request body is larger than the relay's limit of %d bytes (server.max_body_bytes)", r.maxBody)
+	case err != nil:
+		return nil, errorf(http.StatusBadRequest, "could not read the request body: %v", err)
 	}
-	in.pooled, in.body = pb, body
+	in.req, in.body = rb, rb.Bytes()
 	if e := inspect(in); e != nil {
 		in.release()
 		return nil, e
@@ -130,58 +137,16 @@ func (r *Relay) admit(w *recorder, req *http.Request, op provider.Op) (*inbound,
 	return in, nil
 }
 
-// readBody reads the whole body once into a pooled buffer (see bodypool.go), refusing
-// anything over server.max_body_bytes. The caller owns the buffer's one reference.
-func (r *Relay) readBody(req *http.Request) (*pooledBody, []byte, *apierr.Error) {
-	tooLarge := func() *apierr.Error {
-		return errorf(http.StatusRequestEntityTooLarge,
-			"request body is larger than the relay's limit of %d bytes (server.max_body_bytes)", r.maxBody)
-	}
-	if req.ContentLength > r.maxBody {
-		return nil, nil, tooLarge()
-	}
-	size := req.ContentLength
-	if size < 0 || size > r.maxBody {
-		size = 0
-	}
-	pb := newPooledBody(int(size) + 1) // +1: EOF is seen without growing
-	n := 0
-	lr := io.LimitReader(req.Body, r.maxBody+1)
-	for {
-		m, err := lr.Read(pb.buf[n:])
-		n += m
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			pb.release()
-			return nil, nil, errorf(http.StatusBadRequest, "could not read the request body: %v", err)
-		}
-		if n == len(pb.buf) {
-			bigger := newPooledBody(2 * n)
-			copy(bigger.buf, pb.buf[:n])
-			pb.release()
-			pb = bigger
-		}
-	}
-	if int64(n) > r.maxBody {
-		pb.release()
-		return nil, nil, tooLarge()
-	}
-	return pb, pb.buf[:n:n], nil
-}
-
 // inspect checks the body and peeks the fields the relay routes on, without unmarshalling it:
-// one pass validates the whole body and reads its top-level parameters (features.DetectTop).
+// the one pass that read the body (relay/body) validated it and read its top-level parameters.
 // The nested features are read later, only for a candidate that needs them (usageFor).
 func inspect(in *inbound) *apierr.Error {
 	if len(in.body) == 0 {
 		return errorf(http.StatusBadRequest, "request body is empty; send a JSON object with model, max_tokens and messages")
 	}
-	// One pass over the bytes checks the JSON structure (string contents are left to the
-	// provider) and finds both what the relay routes on and the features in use.
-	u := features.DetectTop(in.body, in.header.Values("Anthropic-Beta")) // it splits comma lists
-	if !u.Valid {
+	// The structure is checked (string contents are left to the provider).
+	t := in.req.Top()
+	if !t.Valid {
 		var v any
 		err := json.Unmarshal(in.body, &v) // error path only: for the offset of the mistake
 		if err == nil {
@@ -189,36 +154,28 @@ func inspect(in *inbound) *apierr.Error {
 		}
 		return errorf(http.StatusBadRequest, "request body is not valid JSON: %v", err)
 	}
-	if in.body[firstNonSpace(in.body)] != '{' {
+	if !t.Object {
 		return errorf(http.StatusBadRequest, "request body must be a JSON object")
 	}
 	switch {
-	case u.Duplicate != "":
-		return errorf(http.StatusBadRequest, "%s: the key appears more than once in the request body; send each top-level key once (the relay and the provider could read different values)", u.Duplicate)
-	case !u.HasModel:
+	case t.Duplicate != "":
+		return errorf(http.StatusBadRequest, "%s: the key appears more than once in the request body; send each top-level key once (the relay and the provider could read different values)", t.Duplicate)
+	case !t.HasModel:
 		return errorf(http.StatusBadRequest, "model: field required")
-	case !u.ModelIsString || u.Model == "":
+	case !t.ModelIsString || t.Model == "":
 		return errorf(http.StatusBadRequest, "model: want a non-empty string")
-	case !u.HasMessages:
+	case !t.HasMessages:
 		return errorf(http.StatusBadRequest, "messages: field required")
-	case !u.MessagesArray:
+	case !t.MessagesArray:
 		return errorf(http.StatusBadRequest, "messages: want an array of messages")
 	}
+	u := features.UsageOf(in.req, in.header.Values("Anthropic-Beta"), false) // it splits comma lists
 	u.CountTokens = in.op == provider.OpCountTokens
 	in.usage = u
-	in.model = u.Model
-	in.stream = in.op == provider.OpMessages && u.Uses(features.Streaming)
-	in.session = route.SessionKey(in.header, u.MetadataUserID)
+	in.model = t.Model
+	in.stream = in.op == provider.OpMessages && t.Stream
+	in.session = route.SessionKey(in.header, t.MetadataUserID)
 	return nil
-}
-
-func firstNonSpace(b []byte) int {
-	for i, c := range b {
-		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			return i
-		}
-	}
-	return 0
 }
 
 // candidates returns the providers that serve model, in configuration order. A provider serves a model it maps or lists; one that declares no
@@ -284,13 +241,13 @@ func retryable(status int) bool {
 }
 
 // roundTrip sends one call to one provider and converts its response to the Anthropic form.
-// pooled is the client body's buffer: the upstream request holds a reference to it until the
-// transport closes the request body, since the body sent may be (or share) those bytes.
+// rb is the client's body: the upstream request holds its buffer (body.Request.Track) until
+// the transport closes the request body, since the body sent may be (or share) those bytes.
 //
 // The upstream call has a context of its own: it is cancelled when the client's request is (a
 // client that leaves cancels the upstream call) until the response body is detached (see
 // upstreamBody.detach), and always when the response body is closed.
-func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call, pooled *pooledBody) (*http.Response, *upstreamBody, error) {
+func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call, rb *body.Request) (*http.Response, *upstreamBody, error) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(req.Context()))
 	stop := context.AfterFunc(req.Context(), cancel)
 	fail := func(err error) (*http.Response, *upstreamBody, error) {
@@ -303,15 +260,15 @@ func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call, p
 		return fail(fmt.Errorf("prepare request: %w", err))
 	}
 	call.URL = out.URL.Scheme + "://" + out.URL.Host + out.URL.Path
-	if pooled != nil && out.Body != nil && out.Body != http.NoBody {
-		out.Body = trackBody(pooled, out.Body)
+	if rb != nil && out.Body != nil && out.Body != http.NoBody {
+		out.Body = rb.Track(out.Body)
 		if gb := out.GetBody; gb != nil {
 			out.GetBody = func() (io.ReadCloser, error) {
 				rc, err := gb()
 				if err != nil {
 					return nil, err
 				}
-				return trackBody(pooled, rc), nil
+				return rb.Track(rc), nil
 			}
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ccrelay/ccrelay/relay/features"
+	"github.com/ccrelay/ccrelay/relay/estimate"
 )
 
 // Ollama's context. Ollama gives a model a context of num_ctx tokens: the request's option,
@@ -241,7 +241,7 @@ func (r *Relay) checkContext(u *upstream, model string, body []byte) {
 	if done {
 		return
 	}
-	msg := u.contextWarning(model, features.Estimate(body))
+	msg := u.contextWarning(model, estimate.Tokens(body))
 	if msg == "" {
 		return
 	}

@@ -11,10 +11,11 @@ import (
 	"strings"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/features"
+	"github.com/ccrelay/ccrelay/relay/fetch"
 	"github.com/ccrelay/ccrelay/relay/provider"
-	"github.com/tidwall/sjson"
 )
 
 // plan is one candidate provider made ready for a request: the body it will be sent (model
@@ -27,7 +28,7 @@ type plan struct {
 	// header is the forwardable header for this provider when it differs from the client's
 	// (anthropic-beta filtered by the matrix); nil means the inbound header as is.
 	header http.Header
-	// estimate answers count_tokens locally (features.Estimate) instead of asking u, which
+	// estimate answers count_tokens locally (estimate.Tokens) instead of asking u, which
 	// cannot count.
 	estimate bool
 }
@@ -37,7 +38,7 @@ type plan struct {
 // decision, and the body it will be sent (model mapped, features stripped or degraded, foreign
 // thinking blocks removed). Every body starts again from the client's original bytes. A
 // candidate whose matrix row refuses the request is skipped; the walk of every message and
-// tool (features.Detect) runs only when a candidate whose row acts on nested features is
+// tool (body.Request.Nested) runs only when a candidate whose row acts on nested features is
 // reached, and at most once per request (inbound.usageFor).
 type planner struct {
 	r     *Relay
@@ -197,11 +198,11 @@ func (r *Relay) prepare(ctx context.Context, in *inbound, c candidate, origin st
 		return pl, nil, nil
 	}
 	if d.NeedsInline() {
-		b, err := r.inliner.Inline(ctx, pl.body)
+		b, err := r.fetcher.Inline(ctx, pl.body)
 		if err != nil {
-			var ref *features.Refusal
-			if errors.As(err, &ref) {
-				return nil, ref, nil
+			var se *fetch.SourceError
+			if errors.As(err, &se) {
+				return nil, features.FetchRefusal(se.PDF, se.Path, se.Error()), nil
 			}
 			return nil, nil, errorf(http.StatusBadRequest, "could not fetch a URL source for provider %q: %v", u.cfg.Name, err)
 		}
@@ -237,7 +238,7 @@ func (r *Relay) prepare(ctx context.Context, in *inbound, c candidate, origin st
 		}
 	}
 	if c.model != in.model {
-		b, err := sjson.SetBytes(pl.body, "model", c.model)
+		b, err := body.Set(pl.body, "model", c.model)
 		if err != nil {
 			return nil, nil, errorf(http.StatusInternalServerError, "could not map model %q to %q: %v", in.model, c.model, err)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/ccrelay/ccrelay/relay/clientkey"
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/features"
+	"github.com/ccrelay/ccrelay/relay/fetch"
 	"github.com/ccrelay/ccrelay/relay/keys"
 	"github.com/ccrelay/ccrelay/relay/pricing"
 	"github.com/ccrelay/ccrelay/relay/provider"
@@ -71,7 +72,7 @@ type Relay struct {
 	router    *route.Router
 	affinity  *route.Affinity
 	sigs      *route.Signatures
-	inliner   *features.Inliner
+	fetcher   *fetch.Inliner
 	maxBody   int64
 	maxHeader int // server.max_header_bytes
 	// configHash is Options.ConfigHash.
@@ -226,7 +227,7 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 	r.router = route.NewRouter(cfg.Routing, cands, r.now, nil)
 	r.affinity = route.NewAffinity(0, 0, r.now)
 	r.sigs = route.NewSignatures(0)
-	r.inliner = &features.Inliner{
+	r.fetcher = &fetch.Inliner{
 		MaxBytes:   cfg.Server.Fetch.MaxBytes,
 		Timeout:    cfg.Server.Fetch.Timeout.D(),
 		AllowHosts: cfg.Server.Fetch.AllowHosts,

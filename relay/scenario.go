@@ -8,6 +8,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/estimate"
 	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/tidwall/gjson"
 )
@@ -22,7 +23,7 @@ import (
 // rule order: a header, the model name and the top-level parameters inspect already read cost
 // nothing; web_search and image first look for a word in the bytes and read the tools or the
 // last message with gjson only when it is there; long_context bounds the estimate by the body's
-// size and walks the body (features.Estimate) only between the bounds.
+// size and walks the body (estimate.Tokens) only between the bounds.
 
 // scenario is the rule a request matched.
 type scenario struct {
@@ -148,7 +149,7 @@ func longContext(body []byte, limit int) bool {
 	case n > limit*longBytesPerToken:
 		return true
 	}
-	return features.Estimate(body) > limit
+	return estimate.Tokens(body) > limit
 }
 
 // applyScenario keeps the candidates of the rule's providers, in the rule's order. With no

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"strconv"
 
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/route"
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 )
 
 // Thinking signatures are only valid at the provider (and model) that produced them. The relay
@@ -124,14 +124,13 @@ func needsThinkingStrip(u *upstream, origin string, body []byte) bool {
 func claudePlatform(typ string) bool { return config.Facts(typ).ClaudePlatform }
 
 // stripThinking removes every thinking and redacted_thinking block from the assistant turns of
-// the history, with sjson so that every other byte stays as it was. A message left with no
-// content is removed whole rather than sent with an empty content array. It returns the body
-// and the number of blocks removed.
-func stripThinking(body []byte) ([]byte, int, error) {
-	type loc struct{ msg, block int }
-	var drops []loc
-	var emptied []int
-	gjson.GetBytes(body, "messages").ForEach(func(mi, m gjson.Result) bool {
+// the history, with relay/body's edits so that every other byte stays as it was (in one copy of
+// the body). A message left with no content is removed whole rather than sent with an empty
+// content array. It returns the body and the number of blocks removed.
+func stripThinking(b []byte) ([]byte, int, error) {
+	var edits body.Edits
+	n := 0
+	gjson.GetBytes(b, "messages").ForEach(func(mi, m gjson.Result) bool {
 		if m.Get("role").Str != "assistant" {
 			return true
 		}
@@ -139,47 +138,36 @@ func stripThinking(body []byte) ([]byte, int, error) {
 		if !content.IsArray() {
 			return true
 		}
-		total, removed := 0, 0
-		content.ForEach(func(bi, b gjson.Result) bool {
+		var drops []int
+		total := 0
+		content.ForEach(func(bi, blk gjson.Result) bool {
 			total++
-			if t := b.Get("type").Str; t == "thinking" || t == "redacted_thinking" {
-				drops = append(drops, loc{int(mi.Int()), int(bi.Int())})
-				removed++
+			if t := blk.Get("type").Str; t == "thinking" || t == "redacted_thinking" {
+				drops = append(drops, int(bi.Int()))
 			}
 			return true
 		})
-		if removed > 0 && removed == total {
-			emptied = append(emptied, int(mi.Int()))
+		n += len(drops)
+		msg := "messages." + strconv.Itoa(int(mi.Int()))
+		switch {
+		case len(drops) == 0:
+		case len(drops) == total:
+			edits.Delete(msg)
+		default:
+			for _, d := range drops {
+				edits.Delete(msg + ".content." + strconv.Itoa(d))
+			}
 		}
 		return true
 	})
-	if len(drops) == 0 {
-		return body, 0, nil
+	if n == 0 {
+		return b, 0, nil
 	}
-	isEmptied := map[int]bool{}
-	for _, m := range emptied {
-		isEmptied[m] = true
+	out, err := edits.Apply(b)
+	if err != nil {
+		return b, 0, err
 	}
-	out := body
-	var err error
-	// Delete from the end so that earlier indexes stay valid.
-	for i := len(drops) - 1; i >= 0; i-- {
-		d := drops[i]
-		if isEmptied[d.msg] {
-			continue
-		}
-		out, err = sjson.DeleteBytes(out, "messages."+strconv.Itoa(d.msg)+".content."+strconv.Itoa(d.block))
-		if err != nil {
-			return body, 0, err
-		}
-	}
-	for i := len(emptied) - 1; i >= 0; i-- {
-		out, err = sjson.DeleteBytes(out, "messages."+strconv.Itoa(emptied[i]))
-		if err != nil {
-			return body, 0, err
-		}
-	}
-	return out, len(drops), nil
+	return out, n, nil
 }
 
 // rememberSignatures records the signatures of a non-streamed response's thinking blocks.

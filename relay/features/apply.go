@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 )
 
 // Apply carries out a decision on a request body and returns the body to forward and the
@@ -16,35 +16,35 @@ import (
 // "tool_choice=dropped", "thinking_budget=not_enforced", "max_tokens=clamped:32000", ...), in
 // matrix order.
 //
-// Edits are made one path at a time, from the end of the body backwards, as sjson makes them
-// but in a single copy of body (see run): every byte that is not edited (key order, spacing,
+// Edits are asked of relay/body (body.Edits), which makes them one path at a time, from the end
+// of the body backwards, as sjson makes them but in a single copy of body: every byte that is not edited (key order, spacing,
 // escapes, number spelling) stays as it was, and body itself is never modified. Content
 // blocks are replaced, never removed, so no content array becomes empty and no text block is
 // empty. When nothing needs editing, body is returned as is.
 //
 // maxTokensCeiling is the mapped model's max_tokens ceiling (MaxTokensCeiling); 0 means unknown
 // and disables the clamp. A decision with a refusal returns the *Refusal as the error. With
-// image_url or pdf_url set to degrade, run Inliner.Inline first: a URL source left in the body
-// is an error.
-func Apply(body []byte, d Decision, maxTokensCeiling int) ([]byte, []string, error) {
+// image_url or pdf_url set to degrade, run fetch.Inliner.Inline (relay/fetch) first: a URL
+// source left in the body is an error.
+func Apply(b []byte, d Decision, maxTokensCeiling int) ([]byte, []string, error) {
 	if r := d.Refusal(); r != nil {
-		return body, nil, r
+		return b, nil, r
 	}
-	a := applier{d: &d, body: body}
+	a := applier{d: &d, body: b}
 	for _, it := range d.Items {
 		a.act[it.Feature] = it.Action
 	}
 	a.plan(maxTokensCeiling)
 	if a.needWalk {
-		walk(body, a.visit)
+		body.Walk(b, a.visit)
 		if a.err != nil {
-			return body, nil, a.err
+			return b, nil, a.err
 		}
 		a.finishTools()
 	}
 	out, err := a.run()
 	if err != nil {
-		return body, nil, err
+		return b, nil, err
 	}
 	u := a.d.usage
 	if a.strips(UnknownFields) {
@@ -52,11 +52,11 @@ func Apply(body []byte, d Decision, maxTokensCeiling int) ([]byte, []string, err
 		// sjson cannot address every key spelling: a key it misreads is left in place, or
 		// (a key that is only an escaped quote) its removal breaks the JSON. Either way the
 		// client is told, and nothing broken is sent.
-		if !left && len(u.UnknownFields) > 0 && u.Valid && !ValidStructure(out) {
+		if !left && len(u.UnknownFields) > 0 && u.Valid && !body.Valid(out) {
 			k, left = u.UnknownFields[0], true
 		}
 		if left {
-			return body, nil, &Refusal{Feature: UnknownFields, Path: k, Status: 400, Type: "invalid_request_error",
+			return b, nil, &Refusal{Feature: UnknownFields, Path: k, Status: 400, Type: "invalid_request_error",
 				Message: fmt.Sprintf("provider (%s) does not accept the top-level key %q and the relay cannot remove it; remove it from the request", a.d.ProviderType, k)}
 		}
 	}
@@ -84,30 +84,16 @@ func overCeiling(u *Usage, ceiling int) bool {
 
 // leftover returns a top-level key outside the Messages API still in body (sjson cannot
 // address every key spelling).
-func leftover(body []byte) (string, bool) {
-	it := newIter(bytesToString(body))
-	for {
-		k, _, ok := it.next()
-		if !ok {
-			return "", false
+func leftover(b []byte) (string, bool) {
+	k := ""
+	body.Keys(b, func(key string) bool {
+		if !body.KnownTopLevel(key) {
+			k = key
+			return false
 		}
-		if !isKnownTop(k) {
-			return k, true
-		}
-	}
-}
-
-type editOp uint8
-
-const (
-	opDelete editOp = iota
-	opSetRaw
-)
-
-type edit struct {
-	op   editOp
-	path string
-	raw  []byte
+		return true
+	})
+	return k, k != ""
 }
 
 type applier struct {
@@ -129,7 +115,7 @@ type applier struct {
 	removedToolNames        []string
 	toolChoiceName          string
 
-	edits []edit
+	edits body.Edits
 	done  [numFeatures]string // note value per feature ("" = no note)
 	extra []string            // notes that are not named after their feature (tools=removed)
 	err   error
@@ -156,7 +142,7 @@ func (a *applier) plan(ceiling int) {
 			case CountTokens:
 				a.done[f] = "estimated"
 			case ImageURL, PDFURL:
-				// Inliner.Inline has replaced the URL sources; the walk checks that none is left.
+				// fetch.Inliner.Inline has replaced the URL sources; the walk checks that none is left.
 				a.needWalk, a.done[f] = true, "inlined"
 			case MaxTokens:
 				if overCeiling(u, ceiling) {
@@ -193,49 +179,49 @@ func (a *applier) plan(ceiling int) {
 	}
 }
 
-func (a *applier) del(path string)                 { a.edits = append(a.edits, edit{op: opDelete, path: path}) }
-func (a *applier) set(path string, raw []byte)     { a.edits = append(a.edits, edit{opSetRaw, path, raw}) }
+func (a *applier) del(path string)                 { a.edits.Delete(path) }
+func (a *applier) set(path string, raw []byte)     { a.edits.SetRaw(path, raw) }
 func (a *applier) note(f Feature, v string)        { a.done[f] = v }
 func (a *applier) strips(f Feature) bool           { return a.act[f] == Strip }
 func (a *applier) degrades(f Feature) bool         { return a.act[f] == Degrade }
 func (a *applier) fail(format string, args ...any) { a.err = fmt.Errorf(format, args...) }
 
-func (a *applier) visit(e *event) {
+func (a *applier) visit(e *body.Node) {
 	if a.err != nil {
 		return
 	}
-	switch e.kind {
-	case evTopKey:
-		a.top(e.key, e.value)
-	case evCache:
+	switch e.Kind {
+	case body.TopKey:
+		a.top(e.Key, e.Value)
+	case body.Cache:
 		if a.strips(CacheControl) {
-			a.del(e.loc.path("cache_control"))
+			a.del(e.Loc.Path("cache_control"))
 			a.note(CacheControl, "stripped")
 		}
-	case evMessage:
-		if e.role == "system" && a.degrades(SystemMessages) {
-			a.set(e.loc.path("role"), []byte(`"user"`))
+	case body.Message:
+		if e.Role == "system" && a.degrades(SystemMessages) {
+			a.set(e.Loc.Path("role"), []byte(`"user"`))
 			a.note(SystemMessages, "as_user")
 		}
-	case evMessageKey:
-		if e.key == "output_config" {
-			if e.role == "system" && a.degrades(SystemMessages) {
-				a.del(e.loc.path("output_config"))
+	case body.MessageKey:
+		if e.Key == "output_config" {
+			if e.Role == "system" && a.degrades(SystemMessages) {
+				a.del(e.Loc.Path("output_config"))
 			} else if a.strips(Effort) {
-				a.stripEffort(e.loc, e.value)
+				a.stripEffort(e.Loc, e.Value)
 			}
 		}
-	case evBlock:
+	case body.Block:
 		a.block(e)
-	case evTool:
+	case body.Tool:
 		a.toolCount++
-		if f, ok := serverTool(e.btype); ok && a.strips(f) {
-			a.del(e.loc.path(""))
+		if f, ok := serverTool(e.Type); ok && a.strips(f) {
+			a.del(e.Loc.Path(""))
 			a.toolsRemoved++
-			a.removedToolNames = append(a.removedToolNames, e.value.Get("name").Str)
+			a.removedToolNames = append(a.removedToolNames, e.Value.Get("name").Str)
 			a.note(f, "stripped")
-		} else if e.deferred && a.strips(DeferLoading) {
-			a.del(e.loc.path("defer_loading"))
+		} else if e.Deferred && a.strips(DeferLoading) {
+			a.del(e.Loc.Path("defer_loading"))
 			a.note(DeferLoading, "stripped")
 		}
 	}
@@ -275,7 +261,7 @@ func (a *applier) top(key string, v gjson.Result) {
 		}
 	case "output_config":
 		if a.strips(Effort) {
-			a.stripEffort(topLoc, v)
+			a.stripEffort(body.TopLoc, v)
 		}
 	case "max_tokens":
 		if a.newMax > 0 {
@@ -298,8 +284,8 @@ func (a *applier) top(key string, v gjson.Result) {
 			a.note(f, "stripped")
 		}
 	default:
-		if !isKnownTop(key) && a.strips(UnknownFields) {
-			a.del(escapePathKey(key))
+		if !body.KnownTopLevel(key) && a.strips(UnknownFields) {
+			a.del(body.PathKey(key))
 			switch a.unknownNoted++; {
 			case a.unknownNoted == 1:
 				a.done[UnknownFields] = "stripped:" + noteKey(key)
@@ -328,48 +314,48 @@ func topKeyFeature(key string) Feature {
 
 // stripEffort removes effort from an output_config, or the whole output_config when effort
 // is all it holds.
-func (a *applier) stripEffort(l loc, oc gjson.Result) {
+func (a *applier) stripEffort(l body.Loc, oc gjson.Result) {
 	if !oc.Get("effort").Exists() {
 		return
 	}
 	n := 0
 	oc.ForEach(func(_, _ gjson.Result) bool { n++; return true })
 	if n == 1 {
-		a.del(l.path("output_config"))
+		a.del(l.Path("output_config"))
 	} else {
-		a.del(l.path("output_config.effort"))
+		a.del(l.Path("output_config.effort"))
 	}
 	a.note(Effort, "stripped")
 }
 
-func (a *applier) block(e *event) {
+func (a *applier) block(e *body.Node) {
 	var f Feature
 	switch {
-	case e.btype == "image" && e.stype == "base64":
+	case e.Type == "image" && e.SourceType == "base64":
 		f = ImageBase64
-	case e.btype == "image" && e.stype == "url":
+	case e.Type == "image" && e.SourceType == "url":
 		f = ImageURL
-	case e.btype == "document" && e.stype == "base64":
+	case e.Type == "document" && e.SourceType == "base64":
 		f = PDFBase64
-	case e.btype == "document" && e.stype == "url":
+	case e.Type == "document" && e.SourceType == "url":
 		f = PDFURL
-	case e.btype == "document" && (e.stype == "text" || e.stype == "content"):
+	case e.Type == "document" && (e.SourceType == "text" || e.SourceType == "content"):
 		f = DocumentText
-	case (e.btype == "image" || e.btype == "document") && e.stype == "file":
+	case (e.Type == "image" || e.Type == "document") && e.SourceType == "file":
 		f = FileSource
 	default:
 		return
 	}
 	switch a.act[f] {
 	case Strip:
-		a.set(e.loc.path(""), a.textBlock(e.value, "[ccrelay: "+blockNoun(f)+" left out: not supported by "+a.d.ProviderType+"]"))
+		a.set(e.Loc.Path(""), a.textBlock(e.Value, "[ccrelay: "+blockNoun(f)+" left out: not supported by "+a.d.ProviderType+"]"))
 		a.note(f, "stripped")
 	case Degrade:
 		switch f {
 		case ImageURL, PDFURL:
-			a.fail("the URL source at %s was not inlined: call Inliner.Inline before Apply", e.loc.human(""))
+			a.fail("the URL source at %s was not inlined: call Inliner.Inline before Apply", e.Loc.Human(""))
 		case DocumentText:
-			a.set(e.loc.path(""), a.textBlock(e.value, documentText(e.value)))
+			a.set(e.Loc.Path(""), a.textBlock(e.Value, body.DocumentTextOf(e.Value)))
 			a.note(f, "as_text")
 		}
 	}
@@ -386,26 +372,6 @@ func blockNoun(f Feature) string {
 		return "document"
 	}
 	return "file"
-}
-
-// documentText returns the text of a text or content document.
-func documentText(doc gjson.Result) string {
-	src := doc.Get("source")
-	if src.Get("type").Str == "text" {
-		return src.Get("data").Str
-	}
-	c := src.Get("content")
-	if c.Type == gjson.String {
-		return c.Str
-	}
-	var parts []string
-	c.ForEach(func(_, b gjson.Result) bool {
-		if t := b.Get("text").Str; t != "" {
-			parts = append(parts, t)
-		}
-		return true
-	})
-	return strings.Join(parts, "\n\n")
 }
 
 // textBlock builds the text block that replaces orig, keeping its cache_control unless
@@ -446,42 +412,11 @@ func (a *applier) finishTools() {
 	}
 }
 
-// run applies the edits from the last to the first, skipping edits under a deleted path. It
-// copies the body once and makes the edits in that copy (spliceEdit): an sjson call per edit
-// would copy the whole body again for every edit.
+// run makes the edits asked for in one copy of the body (body.Edits.Apply).
 func (a *applier) run() ([]byte, error) {
-	if len(a.edits) == 0 {
-		return a.body, nil
-	}
-	var deleted []string
-	grow := 0 // the most the edits can lengthen the body by
-	for _, e := range a.edits {
-		if e.op == opDelete {
-			deleted = append(deleted, e.path)
-		}
-		grow += len(e.raw)
-	}
-	out := make([]byte, len(a.body), len(a.body)+grow)
-	copy(out, a.body)
-	for i := len(a.edits) - 1; i >= 0; i-- {
-		e := a.edits[i]
-		if under(e.path, deleted) {
-			continue
-		}
-		var ok bool
-		if out, ok = spliceEdit(out, e); ok {
-			continue
-		}
-		var err error
-		switch e.op {
-		case opDelete:
-			out, err = sjson.DeleteBytes(out, e.path)
-		case opSetRaw:
-			out, err = sjson.SetRawBytes(out, e.path, e.raw)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("edit %s: %w", e.path, err)
-		}
+	out, err := a.edits.Apply(a.body)
+	if err != nil {
+		return nil, err
 	}
 	if a.removeTools {
 		if a.act[Tools] == Strip {
@@ -491,132 +426,6 @@ func (a *applier) run() ([]byte, error) {
 		}
 	}
 	return out, nil
-}
-
-// spliceEdit makes e in doc, in place, giving the bytes sjson.DeleteBytes or
-// sjson.SetRawBytes would give, and reports whether it did. It takes the paths Apply nearly
-// always has: parts of [A-Za-z0-9_-] (but not "-1", which sjson's delete reads as the last
-// element) that all resolve. sjson looks each part up with gjson.Get in the value the
-// previous part found, then replaces the last value found, or removes it with what
-// deleteTailItem cuts before it or, when that is nothing, the comma after it within the
-// enclosing value; spliceEdit makes the same lookups and cuts. With any other path, a part
-// that does not resolve, a value gjson does not place at its index or no room to grow, it
-// leaves doc as it is and returns false, and the caller has sjson make the edit.
-func spliceEdit(doc []byte, e edit) ([]byte, bool) {
-	for i := 0; i < len(e.path); i++ {
-		c := e.path[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return doc, false
-		}
-	}
-	s := bytesToString(doc)
-	lo, hi := 0, len(s) // the value the lookup is in, as sjson recurses into it
-	path := e.path
-	for {
-		part, rest, more := strings.Cut(path, ".")
-		if part == "-1" {
-			return doc, false
-		}
-		r := gjson.Get(s[lo:hi], part)
-		if r.Index <= 0 || r.Index+len(r.Raw) > hi-lo || s[lo+r.Index:lo+r.Index+len(r.Raw)] != r.Raw {
-			return doc, false
-		}
-		if !more {
-			if len(doc)-len(r.Raw)+len(e.raw) > cap(doc) {
-				return doc, false
-			}
-			return splice(doc, lo+r.Index, lo+r.Index+len(r.Raw), hi, e), true
-		}
-		lo, hi, path = lo+r.Index, lo+r.Index+len(r.Raw), rest
-	}
-}
-
-// splice replaces doc[start:end] with e.raw, or for a delete removes it as sjson does; hi is
-// the end of the enclosing value. doc must have the capacity for e.raw.
-func splice(doc []byte, start, end, hi int, e edit) []byte {
-	if e.op == opDelete {
-		head, delNextComma := deleteTailItem(doc[:start])
-		if delNextComma {
-			for i := end; i < hi; i++ {
-				if doc[i] <= ' ' {
-					continue
-				}
-				if doc[i] == ',' {
-					end = i + 1
-				}
-				break
-			}
-		}
-		n := copy(doc[len(head):], doc[end:])
-		return doc[:len(head)+n]
-	}
-	old := doc
-	doc = doc[:len(doc)-(end-start)+len(e.raw)]
-	copy(doc[start+len(e.raw):], old[end:])
-	copy(doc[start:], e.raw)
-	return doc
-}
-
-// deleteTailItem returns what stays of buf, the body before a deleted value, and whether the
-// comma after the value must go instead. It follows the rules of sjson v1.2.9's delete (MIT
-// licence), quirks included, so that the bytes are the ones sjson would give: scanning back,
-// '[' means the value was the first of its array (the comma after it goes); ',' is cut with
-// everything after it; ':' means an object member, whose key is found (see deleteKey).
-func deleteTailItem(buf []byte) ([]byte, bool) {
-	for i := len(buf) - 1; i >= 0; i-- {
-		switch buf[i] {
-		case '[':
-			return buf, true
-		case ',':
-			return buf[:i], false
-		case ':':
-			return deleteKey(buf, i)
-		}
-	}
-	return buf, false
-}
-
-// deleteKey cuts the key before buf[colon]: back to the key's closing quote, then to its
-// opening quote (a quote right after a backslash is taken as escaped, and the byte before the
-// backslash is not looked at, as in sjson), then to the '{' (kept; the comma after the value
-// goes) or ',' (cut) before it. Without them nothing is cut.
-func deleteKey(buf []byte, colon int) ([]byte, bool) {
-	i := colon - 1
-	for i >= 0 && buf[i] != '"' {
-		i--
-	}
-	if i < 0 {
-		return buf, false
-	}
-	for i--; i >= 0; i-- {
-		if buf[i] != '"' {
-			continue
-		}
-		if i > 0 && buf[i-1] == '\\' {
-			i -= 2 // with the loop's i--: the scan goes on three bytes before the quote
-			continue
-		}
-		for i--; i >= 0; i-- {
-			switch buf[i] {
-			case '{':
-				return buf[:i+1], true
-			case ',':
-				return buf[:i], false
-			}
-		}
-		return buf, false
-	}
-	return buf, false
-}
-
-// under reports whether path lies strictly inside one of the deleted paths.
-func under(path string, deleted []string) bool {
-	for _, p := range deleted {
-		if len(path) > len(p) && path[len(p)] == '.' && path[:len(p)] == p {
-			return true
-		}
-	}
-	return false
 }
 
 // notes returns the header notes in matrix order.
@@ -654,20 +463,15 @@ func noteKey(k string) string {
 	return string(b)
 }
 
-// pathSpecial are the characters sjson and gjson give a meaning in paths.
-const pathSpecial = `.*?|#@\!=<>%":`
-
-// escapePathKey escapes a key for use as an sjson path.
-func escapePathKey(k string) string {
-	if !strings.ContainsAny(k, pathSpecial) {
-		return k
+// serverTool returns the server-tool feature of a tool type, if it is one.
+func serverTool(typ string) (Feature, bool) {
+	switch f, ok := body.ServerTool(typ); {
+	case !ok:
+		return 0, false
+	case f == body.WebSearchTool:
+		return WebSearch, true
+	case f == body.WebFetchTool:
+		return WebFetch, true
 	}
-	var b strings.Builder
-	for _, r := range k {
-		if strings.ContainsRune(pathSpecial, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return CodeExecution, true
 }

@@ -4,35 +4,36 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidwall/sjson"
 )
 
 // applyReference is Apply as it was when every edit was a whole-body sjson call: the
 // reference the in-place edits of run must match byte for byte. Keep it as it is.
-func applyReference(body []byte, d Decision, maxTokensCeiling int) ([]byte, []string, error) {
+func applyReference(b []byte, d Decision, maxTokensCeiling int) ([]byte, []string, error) {
 	if r := d.Refusal(); r != nil {
-		return body, nil, r
+		return b, nil, r
 	}
-	a := applier{d: &d, body: body}
+	a := applier{d: &d, body: b}
 	for _, it := range d.Items {
 		a.act[it.Feature] = it.Action
 	}
 	a.plan(maxTokensCeiling)
 	if a.needWalk {
-		walk(body, a.visit)
+		body.Walk(b, a.visit)
 		if a.err != nil {
-			return body, nil, a.err
+			return b, nil, a.err
 		}
 		a.finishTools()
 	}
 	out, err := a.runReference()
 	if err != nil {
-		return body, nil, err
+		return b, nil, err
 	}
 	if a.strips(UnknownFields) {
 		if k, left := leftover(out); left {
-			return body, nil, &Refusal{Feature: UnknownFields, Path: k, Status: 400, Type: "invalid_request_error",
+			return b, nil, &Refusal{Feature: UnknownFields, Path: k, Status: 400, Type: "invalid_request_error",
 				Message: fmt.Sprintf("provider (%s) does not accept the top-level key %q and the relay cannot remove it; remove it from the request", a.d.ProviderType, k)}
 		}
 	}
@@ -41,30 +42,30 @@ func applyReference(body []byte, d Decision, maxTokensCeiling int) ([]byte, []st
 
 // runReference is run as it was: one sjson call, so one copy of the body, per edit.
 func (a *applier) runReference() ([]byte, error) {
-	if len(a.edits) == 0 {
+	edits := a.edits.List()
+	if len(edits) == 0 {
 		return a.body, nil
 	}
 	var deleted []string
-	for _, e := range a.edits {
-		if e.op == opDelete {
-			deleted = append(deleted, e.path)
+	for _, e := range edits {
+		if e.Delete {
+			deleted = append(deleted, e.Path)
 		}
 	}
 	out := a.body
 	var err error
-	for i := len(a.edits) - 1; i >= 0; i-- {
-		e := a.edits[i]
-		if under(e.path, deleted) {
+	for i := len(edits) - 1; i >= 0; i-- {
+		e := edits[i]
+		if body.Under(e.Path, deleted) {
 			continue
 		}
-		switch e.op {
-		case opDelete:
-			out, err = sjson.DeleteBytes(out, e.path)
-		case opSetRaw:
-			out, err = sjson.SetRawBytes(out, e.path, e.raw)
+		if e.Delete {
+			out, err = sjson.DeleteBytes(out, e.Path)
+		} else {
+			out, err = sjson.SetRawBytes(out, e.Path, e.Raw)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("edit %s: %w", e.path, err)
+			return nil, fmt.Errorf("edit %s: %w", e.Path, err)
 		}
 	}
 	if a.removeTools {

@@ -414,3 +414,30 @@ func TestUnknownKeyThatBreaksTheStrip(t *testing.T) {
 		t.Fatalf("Apply = %q, %v; want an unknown_fields refusal naming the key", out, err)
 	}
 }
+
+// TestApplyAfterInline: the decision made on a body with URL sources applies cleanly to the
+// body the fetcher has inlined (relay/fetch), and says so.
+func TestApplyAfterInline(t *testing.T) {
+	body := `{"model":"m", "messages":[{"role":"user","content":[{"type":"image", "source": {"type":"url","url":"https://example.com/a.png"}},` +
+		`{"type":"document","source":{"type":"url","url":"https://example.com/a.pdf"},"title":"t"}]}]}`
+	inlined := `{"model":"m", "messages":[{"role":"user","content":[{"type":"image", "source": {"type":"base64","media_type":"image/png","data":"AA=="}},` +
+		`{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBE"},"title":"t"}]}]}`
+	u := Detect([]byte(body), nil)
+	d := Decide("ollama", map[string]string{"image_url": "degrade", "pdf_url": "degrade", "pdf_base64": "pass"}, u)
+	if !d.NeedsInline() {
+		t.Fatal("NeedsInline is false")
+	}
+	applied, notes, err := Apply([]byte(inlined), d, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(applied) != inlined {
+		t.Error("Apply changed the inlined body")
+	}
+	if diff := cmp.Diff([]string{"image_url=inlined", "pdf_url=inlined"}, notes); diff != "" {
+		t.Errorf("notes (-want +got):\n%s", diff)
+	}
+	if _, _, err := Apply([]byte(body), d, 0); err == nil {
+		t.Error("Apply accepted a URL source left in the body")
+	}
+}

@@ -71,15 +71,6 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
-func BenchmarkEstimate(b *testing.B) {
-	r := benchRequest(b)
-	b.SetBytes(int64(len(r.Compact)))
-	b.ReportAllocs()
-	for b.Loop() {
-		_ = Estimate(r.Compact)
-	}
-}
-
 // BenchmarkBaselineUnmarshal decodes the same request with encoding/json, what Detect avoids;
 // it runs under the same load as the others, so the ratio is meaningful.
 func BenchmarkBaselineUnmarshal(b *testing.B) {

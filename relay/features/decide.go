@@ -195,7 +195,7 @@ func (d *Decision) Action(f Feature) Action {
 }
 
 // NeedsInline reports whether URL images or PDFs are to be fetched and inlined: call
-// Inliner.Inline on the body before Apply.
+// fetch.Inliner.Inline (relay/fetch) on the body before Apply.
 func (d *Decision) NeedsInline() bool {
 	return d.Action(ImageURL) == Degrade || d.Action(PDFURL) == Degrade
 }
@@ -285,4 +285,14 @@ func (d *Decision) describe(f Feature) string {
 		return "the top-level keys " + strings.Join(u.UnknownFields, ", ")
 	}
 	return specs[f].what
+}
+
+// FetchRefusal is the refusal of a request whose image (or, with pdf, document) at path could
+// not be fetched to be sent inline (image_url or pdf_url set to degrade); msg says why.
+func FetchRefusal(pdf bool, path, msg string) *Refusal {
+	f := ImageURL
+	if pdf {
+		f = PDFURL
+	}
+	return &Refusal{Feature: f, Path: path, Status: http.StatusBadRequest, Type: "invalid_request_error", Message: msg}
 }

@@ -1,12 +1,6 @@
 package features
 
-import (
-	"bytes"
-	"encoding/json"
-	"strings"
-
-	"github.com/tidwall/gjson"
-)
+import "github.com/ccrelay/ccrelay/relay/body"
 
 // Usage is what one request uses, as found by Detect.
 type Usage struct {
@@ -43,19 +37,17 @@ type Usage struct {
 	// ThinkingHistory reports a thinking or redacted_thinking block in an assistant message.
 	HasModel, ModelIsString    bool
 	HasMessages, MessagesArray bool
-	// Valid reports that the body is structurally valid JSON (see validStructure), found by
-	// the same pass.
+	// Valid reports that the body is structurally valid JSON (see body.Valid), found by the
+	// same pass.
 	Valid           bool
 	MetadataUserID  string
 	ThinkingHistory bool
-	lastRole        string
 	// Shallow marks a Usage from DetectTop: only the top-level parameters were looked at.
 	Shallow bool
 	// Duplicate is the first top-level key that the body has more than once, "" when none.
 	// Such a body is ambiguous: the relay would route on one value and the provider read the
 	// other, so the relay refuses it.
 	Duplicate string
-	seenTop   uint32 // bit i: the known top-level key of index i was seen
 }
 
 // Uses reports whether the request uses f.
@@ -92,113 +84,73 @@ func (u *Usage) Features() []Feature {
 	return out
 }
 
-func (u *Usage) mark(f Feature, l loc, suffix string) {
+// mark records that the request uses f, first at path.
+func (u *Usage) mark(f Feature, path string) {
 	if !u.found[f] {
 		u.found[f] = true
-		u.paths[f] = l.human(suffix)
+		u.paths[f] = path
 	}
 }
 
-// knownTopLevel are the Messages API body keys (wire.md A) plus the keys the Bedrock and
-// Vertex adapters add, each with its own index below 32 (for Usage.seenTop).
-var knownTopLevel = map[string]uint8{
-	"model": 0, "messages": 1, "system": 2, "max_tokens": 3, "stream": 4,
-	"temperature": 5, "top_p": 6, "top_k": 7, "stop_sequences": 8, "tools": 9,
-	"tool_choice": 10, "thinking": 11, "metadata": 12, "cache_control": 13,
-	"service_tier": 14, "container": 15, "inference_geo": 16, "output_config": 17,
-	"speed": 18, "context_management": 19, "mcp_servers": 20,
-	"anthropic_version": 21, "anthropic_beta": 22,
-}
-
-// seen records a top-level key and notes the first one that repeats (Usage.Duplicate).
-func (u *Usage) seen(key string) (known bool) {
-	i, known := knownTopLevel[key]
-	switch {
-	case known:
-		if u.seenTop&(1<<i) != 0 && u.Duplicate == "" {
-			u.Duplicate = key
-		}
-		u.seenTop |= 1 << i
-	case u.Duplicate == "":
-		for _, k := range u.UnknownFields {
-			if k == key {
-				u.Duplicate = strings.Clone(key)
-				break
-			}
-		}
-	}
-	return known
-}
-
-// Detect finds every feature a Messages API request body uses, in one pass over the body (no
-// unmarshalling; see walk.go): top-level parameters, every system block, message and content block
-// (including the content of tool_result blocks) and every tool. betas are the anthropic-beta
-// header values (comma lists are split). The path of each feature's first use is kept for error
-// messages. A body that is not a JSON object uses nothing but its betas.
-func Detect(body []byte, betas []string) Usage {
-	var u Usage
-	u.betas(betas)
-	u.Valid = walk(body, func(e *event) {
-		switch e.kind {
-		case evTopKey:
-			u.top(e.key, e.value)
-		case evMessage:
-			u.lastRole = e.role
-			if e.role == "system" {
-				u.mark(SystemMessages, e.loc, "role")
-			}
-		case evMessageKey:
-			if e.key == "output_config" && e.value.Get("effort").Exists() {
-				u.mark(Effort, e.loc, "output_config.effort")
-			}
-		case evBlock:
-			u.block(e)
-			if e.loc.area == areaMessages && u.lastRole == "assistant" && (e.btype == "thinking" || e.btype == "redacted_thinking") {
-				u.ThinkingHistory = true
-			}
-		case evCache:
-			u.mark(CacheControl, e.loc, "cache_control")
-		case evTool:
-			if f, ok := serverTool(e.btype); ok {
-				u.mark(f, e.loc, "")
-			} else {
-				u.mark(Tools, e.loc, "")
-			}
-			if e.deferred {
-				u.mark(DeferLoading, e.loc, "defer_loading")
-			}
-		}
-	})
-	return u
+// Detect finds every feature a Messages API request body uses (no unmarshalling; see
+// relay/body): top-level parameters, every system block, message and content block (including
+// the content of tool_result blocks) and every tool. betas are the anthropic-beta header values
+// (comma lists are split). The path of each feature's first use is kept for error messages. A
+// body that is not a JSON object uses nothing but its betas.
+func Detect(b []byte, betas []string) Usage {
+	return UsageOf(body.Parse(b), betas, true)
 }
 
 // DetectTop is Detect for the top-level parameters only: it validates the whole body as Detect
-// does, in one pass without the structural index, but reads no system block, message, content
-// block or tool. The Usage it returns is Shallow: the features of the nested nodes (DeepFeature)
-// and ThinkingHistory and ToolHistory are not known. A relay uses it when no provider it may
-// send to does anything but pass those features (see NeedsDeep): it is about 40% cheaper.
-func DetectTop(body []byte, betas []string) Usage {
-	u := Usage{Shallow: true}
+// does, but reads no system block, message, content block or tool. The Usage it returns is
+// Shallow: the features of the nested nodes (DeepFeature) and ThinkingHistory and ToolHistory
+// are not known. A relay uses it when no provider it may send to does anything but pass those
+// features (see NeedsDeep).
+func DetectTop(b []byte, betas []string) Usage {
+	return UsageOf(body.Parse(b), betas, false)
+}
+
+// UsageOf returns what the request r uses, with the anthropic-beta header values betas: its
+// top-level parameters and, when deep, what it holds below the top level (r walks its body
+// then, the first time only). Without deep the Usage is Shallow.
+func UsageOf(r *body.Request, betas []string, deep bool) Usage {
+	u := Usage{Shallow: !deep}
 	u.betas(betas)
-	v := validator{b: body, top: &u}
-	v.ws()
-	u.Valid = v.value(0)
-	v.ws()
-	u.Valid = u.Valid && v.i == len(v.b)
+	if deep {
+		u.nested(r.Nested())
+	}
+	u.top(r.Top())
 	return u
 }
 
-// topMember reads one member of the root object for DetectTop: k is the raw key with its
-// quotes, val the raw value.
-func (u *Usage) topMember(k, val []byte) {
-	key := bytesToString(k[1 : len(k)-1])
-	if strings.IndexByte(key, '\\') >= 0 {
-		key = gjson.ParseBytes(k).Str
+// nestedFeatures are the features the body's nested facts stand for.
+var nestedFeatures = [...]Feature{
+	body.SystemMessage:     SystemMessages,
+	body.Effort:            Effort,
+	body.CacheControl:      CacheControl,
+	body.ImageBase64:       ImageBase64,
+	body.ImageURL:          ImageURL,
+	body.DocumentBase64:    PDFBase64,
+	body.DocumentURL:       PDFURL,
+	body.DocumentText:      DocumentText,
+	body.FileSource:        FileSource,
+	body.ClientTool:        Tools,
+	body.WebSearchTool:     WebSearch,
+	body.WebFetchTool:      WebFetch,
+	body.CodeExecutionTool: CodeExecution,
+	body.DeferLoading:      DeferLoading,
+}
+
+// nested marks the features found below the top level. It runs before top: the nested facts
+// of cache_control and effort include their top-level uses, in document order.
+func (u *Usage) nested(n *body.Nested) {
+	for fact, f := range nestedFeatures {
+		if p, ok := n.First(body.Fact(fact)); ok {
+			u.mark(f, p)
+		}
 	}
-	u.top(key, res(bytesToString(val)))
-	if key == "cache_control" && string(val) != "null" {
-		u.mark(CacheControl, topLoc, "cache_control") // as the walk's evCache
-	}
+	u.ToolHistory, _ = n.First(body.ToolHistory)
+	u.ThinkingHistory = n.ThinkingHistory
 }
 
 // betas records the anthropic-beta header values (comma lists are split).
@@ -213,131 +165,47 @@ func (u *Usage) betas(betas []string) {
 	}
 }
 
-func (u *Usage) top(key string, v gjson.Result) {
-	known := u.seen(key)
-	switch key {
-	case "model":
-		u.HasModel, u.ModelIsString = true, v.Type == gjson.String
-	case "messages":
-		u.HasMessages, u.MessagesArray = true, v.IsArray()
-	}
-	if v.Type == gjson.Null {
-		return
-	}
-	switch key {
-	case "model":
-		u.Model = strings.Clone(v.Str)
-	case "stream":
-		if v.Type == gjson.True {
-			u.mark(Streaming, topLoc, "stream")
-		}
-	case "max_tokens":
-		u.MaxTokens = v.Int()
-		u.mark(MaxTokens, topLoc, "max_tokens")
-	case "temperature":
-		u.Temperature, u.HasTemperature = v.Float(), true
-		u.mark(Temperature, topLoc, "temperature")
-	case "top_k":
-		u.mark(TopK, topLoc, "top_k")
-	case "top_p":
-		u.mark(TopP, topLoc, "top_p")
-	case "stop_sequences":
-		if nonEmptyArray(v) {
-			u.mark(StopSequences, topLoc, "stop_sequences")
-		}
-	case "metadata":
-		u.mark(Metadata, topLoc, "metadata")
-		u.MetadataUserID = strings.Clone(v.Get("user_id").Str)
-	case "context_management":
-		u.mark(ContextManagement, topLoc, "context_management")
-	case "output_config":
-		if v.Get("effort").Exists() {
-			u.mark(Effort, topLoc, "output_config.effort")
-		}
-	case "thinking":
-		u.ThinkingType = strings.Clone(v.Get("type").Str)
-		switch u.ThinkingType {
-		case "enabled":
-			u.mark(ThinkingEnabled, topLoc, "thinking")
-			if b := v.Get("budget_tokens"); b.Exists() {
-				u.ThinkingBudget = b.Int()
-				u.mark(ThinkingBudget, topLoc, "thinking.budget_tokens")
-			}
-		case "adaptive":
-			u.mark(ThinkingAdaptive, topLoc, "thinking")
-		}
-	case "tool_choice":
-		u.ToolChoice = strings.Clone(v.Get("type").Str)
-		u.ToolChoiceJSON = compactJSON(v.Raw, 120)
-		switch u.ToolChoice {
-		case "auto":
-			u.mark(ToolChoiceAuto, topLoc, "tool_choice")
-		case "any":
-			u.mark(ToolChoiceAny, topLoc, "tool_choice")
-		case "tool":
-			u.mark(ToolChoiceTool, topLoc, "tool_choice")
-		case "none":
-			u.mark(ToolChoiceNone, topLoc, "tool_choice")
-		}
-	default:
-		if !known {
-			key = strings.Clone(key) // a view of the body, which the relay reuses once released
-			u.UnknownFields = append(u.UnknownFields, key)
-			u.mark(UnknownFields, topLoc, key)
+// top marks the features of the top-level parameters.
+func (u *Usage) top(t *body.Top) {
+	u.Valid, u.Duplicate = t.Valid, t.Duplicate
+	u.HasModel, u.ModelIsString, u.Model = t.HasModel, t.ModelIsString, t.Model
+	u.HasMessages, u.MessagesArray = t.HasMessages, t.MessagesArray
+	u.MetadataUserID = t.MetadataUserID
+	u.MaxTokens = t.MaxTokens
+	u.Temperature, u.HasTemperature = t.Temperature, t.HasTemperature
+	u.ThinkingType, u.ThinkingBudget = t.ThinkingType, t.ThinkingBudget
+	u.ToolChoice, u.ToolChoiceJSON = t.ToolChoice, t.ToolChoiceJSON
+	u.UnknownFields = t.Unknown
+	for _, m := range []struct {
+		f    Feature
+		on   bool
+		path string
+	}{
+		{Streaming, t.Stream, "stream"},
+		{MaxTokens, t.HasMaxTokens, "max_tokens"},
+		{Temperature, t.HasTemperature, "temperature"},
+		{TopK, t.TopK, "top_k"},
+		{TopP, t.TopP, "top_p"},
+		{StopSequences, t.StopSequences, "stop_sequences"},
+		{Metadata, t.Metadata, "metadata"},
+		{ContextManagement, t.ContextManagement, "context_management"},
+		{Effort, t.Effort, "output_config.effort"},
+		{ThinkingEnabled, t.ThinkingEnabled, "thinking"},
+		{ThinkingBudget, t.HasThinkingBudget, "thinking.budget_tokens"},
+		{ThinkingAdaptive, t.ThinkingAdaptive, "thinking"},
+		{ToolChoiceAuto, t.ToolChoiceTypes&body.ToolChoiceAuto != 0, "tool_choice"},
+		{ToolChoiceAny, t.ToolChoiceTypes&body.ToolChoiceAny != 0, "tool_choice"},
+		{ToolChoiceTool, t.ToolChoiceTypes&body.ToolChoiceTool != 0, "tool_choice"},
+		{ToolChoiceNone, t.ToolChoiceTypes&body.ToolChoiceNone != 0, "tool_choice"},
+		{CacheControl, t.CacheControl, "cache_control"},
+	} {
+		if m.on {
+			u.mark(m.f, m.path)
 		}
 	}
-}
-
-func (u *Usage) block(e *event) {
-	switch e.btype {
-	case "image":
-		switch e.stype {
-		case "base64":
-			u.mark(ImageBase64, e.loc, "")
-		case "url":
-			u.mark(ImageURL, e.loc, "")
-		case "file":
-			u.mark(FileSource, e.loc, "")
-		}
-	case "document":
-		switch e.stype {
-		case "base64":
-			u.mark(PDFBase64, e.loc, "")
-		case "url":
-			u.mark(PDFURL, e.loc, "")
-		case "text", "content":
-			u.mark(DocumentText, e.loc, "")
-		case "file":
-			u.mark(FileSource, e.loc, "")
-		}
-	case "tool_use", "tool_result":
-		if u.ToolHistory == "" && e.loc.area == areaMessages {
-			u.ToolHistory = e.loc.human("")
-		}
+	if len(t.Unknown) > 0 {
+		u.mark(UnknownFields, t.Unknown[0])
 	}
-}
-
-func nonEmptyArray(v gjson.Result) bool {
-	n := false
-	v.ForEach(func(_, _ gjson.Result) bool {
-		n = true
-		return false
-	})
-	return n && v.IsArray()
-}
-
-// compactJSON returns raw without insignificant whitespace, cut to max bytes.
-func compactJSON(raw string, max int) string {
-	var b bytes.Buffer
-	if json.Compact(&b, []byte(raw)) != nil {
-		b.Reset()
-		b.WriteString(raw)
-	}
-	s := b.String()
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return s
 }
 
 // DeepFeature reports whether f can be used below the top level of a body (in a system block,
@@ -358,10 +226,4 @@ func DeepFeature(f Feature) bool {
 // false for every provider a request may go to, DetectTop decides the same.
 func NeedsDeep(providerType string, overrides map[string]string) bool {
 	return NewRow(providerType, overrides).NeedsDeep()
-}
-
-// isKnownTop reports whether key is a Messages API body key (knownTopLevel).
-func isKnownTop(key string) bool {
-	_, ok := knownTopLevel[key]
-	return ok
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -187,9 +188,9 @@ func TestDetectClaudeCode(t *testing.T) {
 		}
 		b.WriteString("== " + r.Name + "\n" + usageSummary(u))
 		var caches []string
-		walk(r.Body, func(e *event) {
-			if e.kind == evCache {
-				caches = append(caches, e.loc.human(""))
+		body.Walk(r.Body, func(e *body.Node) {
+			if e.Kind == body.Cache {
+				caches = append(caches, e.Loc.Human(""))
 			}
 		})
 		if len(caches) > 0 {

@@ -1,8 +1,6 @@
 package features
 
 import (
-	"bytes"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -18,7 +16,7 @@ func shallowView(u Usage) Usage {
 			v.found[f], v.paths[f] = false, ""
 		}
 	}
-	v.ThinkingHistory, v.ToolHistory, v.lastRole, v.Shallow = false, "", "", false
+	v.ThinkingHistory, v.ToolHistory, v.Shallow = false, "", false
 	return v
 }
 
@@ -178,52 +176,5 @@ func TestInertMeansApplyChangesNothing(t *testing.T) {
 		if !d.Inert(MaxTokensCeiling("anthropic", gjson.GetBytes(r.Compact, "model").Str)) {
 			t.Errorf("%s: a Claude Code request to anthropic is not inert: %+v", r.Name, d.Items)
 		}
-	}
-}
-
-// TestKnownToolsAreSkippedOnlyWhenIdentical: a tools array DetectTop has validated is
-// skipped the next time, and only when every byte is the same: a changed array is validated
-// again, an invalid one is refused, and what follows the array is still validated.
-func TestKnownToolsAreSkippedOnlyWhenIdentical(t *testing.T) {
-	r := loadClaudeCode(t)[0]
-	for _, c := range loadClaudeCode(t) {
-		if len(gjson.GetBytes(c.Compact, "tools").Raw) > len(gjson.GetBytes(r.Compact, "tools").Raw) {
-			r = c
-		}
-	}
-	body := r.Compact
-	tools := gjson.GetBytes(body, "tools")
-	if len(tools.Raw) < knownMin {
-		t.Fatalf("the largest Claude Code tools array has %d bytes, under knownMin", len(tools.Raw))
-	}
-	if u := DetectTop(body, nil); !u.Valid {
-		t.Fatal("the Claude Code request is not valid")
-	}
-	if knownArray(body[tools.Index:]) != len(tools.Raw) {
-		t.Fatal("the tools array was not remembered")
-	}
-	edit := func(at int, b byte) []byte {
-		c := bytes.Clone(body)
-		c[at] = b
-		return c
-	}
-	// The last ':' inside the tools array: ';' makes the array invalid, and the array no
-	// longer matches the remembered bytes.
-	colon := tools.Index + strings.LastIndex(tools.Raw, ":")
-	if u := DetectTop(edit(colon, ';'), nil); u.Valid {
-		t.Errorf("a tools array with ';' for ':' was judged valid")
-	}
-	// Garbage right after the remembered array.
-	end := tools.Index + len(tools.Raw)
-	if u := DetectTop(edit(end, ' ')[:end+1], nil); u.Valid {
-		t.Errorf("a body cut right after the tools array was judged valid")
-	}
-	if u := DetectTop(edit(end, ']'), nil); u.Valid {
-		t.Errorf("a ']' after the tools array was judged valid")
-	}
-	// A different, valid array is validated and then matches Detect.
-	changed := bytes.Replace(body, []byte(`"description"`), []byte(`"descriptioN"`), 1)
-	if diff := compareTop(changed, nil); diff != "" {
-		t.Errorf("a changed tools array: %s", diff)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// FuzzDetectApply feeds arbitrary bodies to Detect, Decide, Apply and Estimate on every
+// FuzzDetectApply feeds arbitrary bodies to Detect, Decide and Apply on every
 // provider type: nothing may panic, a valid body must stay valid JSON, Apply must not modify
 // the body, and Apply must give what applyReference (whole-body sjson edits) gives.
 func FuzzDetectApply(f *testing.F) {
@@ -22,7 +22,6 @@ func FuzzDetectApply(f *testing.F) {
 	f.Add([]byte(`{"a":"\"`))
 	overrides := overrideSets()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_ = Estimate(body)
 		u := Detect(body, []string{"a,b"})
 		for _, p := range Providers {
 			for _, o := range overrides {

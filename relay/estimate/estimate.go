@@ -1,6 +1,12 @@
-package features
+// Package estimate estimates a request's input tokens locally, for providers without
+// count_tokens (the count_tokens=degrade action) and for the Ollama context warning.
+package estimate
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/ccrelay/ccrelay/relay/body"
+)
 
 // Estimator constants. Text is counted at 4 characters per token, Anthropic's rule of thumb.
 // Fixed costs come from Anthropic's documentation where it gives them (tool-use system prompt
@@ -41,16 +47,16 @@ var typedToolCosts = []struct {
 	{"code_execution_", 1800},
 }
 
-// Estimate returns a local estimate of a request's input tokens, for providers without
-// count_tokens (the answer is {"input_tokens": Estimate(body)}). It reads the body once, like
-// Detect, and counts: text of the system prompt, messages, text documents, tool results and
+// Tokens returns a local estimate of a request's input tokens, for providers without
+// count_tokens (the answer is {"input_tokens": Tokens(body)}). It reads the body once
+// (body.Walk) and counts: text of the system prompt, messages, text documents, tool results and
 // thinking at 4 characters per token; tool_use inputs and tool definitions (name, description
 // and input_schema JSON) the same way; plus fixed costs per request, message, block and tool
 // (see the est* constants), 400 tokens of tool-use system prompt when there are tools, the
 // documented or measured cost of Anthropic-defined tools, thinking and structured output, images
 // by their pixel size when it can be read from a base64 PNG, GIF or JPEG (else 1600), 3000 per PDF.
 //
-// Measured against real counts (TestEstimateAccuracy logs every ratio; ratio = estimate/real):
+// Measured against real counts (TestAccuracy logs every ratio; ratio = estimate/real):
 //
 //	count_tokens answers (asserted within ±40%)                               real  estimate  ratio
 //	anthropic/pydantic-ai/test_anthropic_cache_count_tokens.0                 1114      1368   1.23
@@ -66,12 +72,12 @@ var typedToolCosts = []struct {
 // and the 90th 1.38; 89 are within ±40%, the other nine are 16-token prompts estimated at 23 or
 // 24 (fixed costs dominate short prompts). The claude-code count_tokens replies were produced by
 // the capturing server (body length / 4), not by Anthropic: they are logged, not compared.
-func Estimate(body []byte) int {
-	if !newIter(bytesToString(body)).obj {
+func Tokens(b []byte) int {
+	if !body.IsObject(b) {
 		return estMinimumTokens
 	}
 	e := estimator{tokens: estRequest}
-	walk(body, e.visit)
+	body.Walk(b, e.visit)
 	if e.tools > 0 {
 		e.tokens += estToolsPrompt
 	}
@@ -83,93 +89,73 @@ type estimator struct {
 	tokens, chars, tools int
 }
 
-func (e *estimator) visit(ev *event) {
-	switch ev.kind {
-	case evTopKey:
-		switch ev.key {
+func (e *estimator) visit(ev *body.Node) {
+	switch ev.Kind {
+	case body.TopKey:
+		switch ev.Key {
 		case "system":
 			e.tokens += estMessage
-			e.chars += strLen(ev.raw)
+			e.chars += body.StrLen(ev.Raw)
 		case "thinking":
-			if t := ev.value.Get("type").Str; t == "enabled" || t == "adaptive" {
+			if t := ev.Value.Get("type").Str; t == "enabled" || t == "adaptive" {
 				e.tokens += estThinking
 			}
 		case "output_config":
-			if f := ev.value.Get("format"); f.Exists() {
+			if f := ev.Value.Get("format"); f.Exists() {
 				e.tokens += estStructured
-				e.chars += compactLen(f.Raw)
+				e.chars += body.CompactLen(f.Raw)
 			}
 		}
-	case evMessage:
+	case body.Message:
 		e.tokens += estMessage
-		e.chars += strLen(ev.text)
-	case evBlock:
+		e.chars += body.StrLen(ev.Text)
+	case body.Block:
 		e.block(ev)
-	case evTool:
+	case body.Tool:
 		e.tool(ev)
 	}
 }
 
-func (e *estimator) block(ev *event) {
-	l := ev.loc
-	if l.area == areaSystem && l.i > 0 || l.k > 0 || l.k < 0 && l.j > 0 {
+func (e *estimator) block(ev *body.Node) {
+	l := ev.Loc
+	if l.Area == body.AreaSystem && l.I > 0 || l.K > 0 || l.K < 0 && l.J > 0 {
 		e.tokens += estBlock
 	}
-	switch ev.btype {
+	switch ev.Type {
 	case "text", "thinking":
-		e.chars += strLen(ev.text)
+		e.chars += body.StrLen(ev.Text)
 	case "redacted_thinking":
 	case "image":
-		e.tokens += imageTokens(ev.value.Get("source"))
+		e.tokens += imageTokens(ev.Value.Get("source"))
 	case "document":
-		if ev.stype == "text" || ev.stype == "content" {
-			e.chars += len(documentText(ev.value))
+		if ev.SourceType == "text" || ev.SourceType == "content" {
+			e.chars += len(body.DocumentTextOf(ev.Value))
 		} else {
 			e.tokens += estPDF
 		}
 	case "tool_use", "server_tool_use":
 		e.tokens += estToolUse
-		e.chars += strLen(ev.name) + compactLen(ev.input)
+		e.chars += body.StrLen(ev.Name) + body.CompactLen(ev.Input)
 	case "tool_result":
 		e.tokens += estToolUse
-		e.chars += strLen(ev.content) // a string; block content is walked as blocks
+		e.chars += body.StrLen(ev.Content) // a string; block content is walked as blocks
 	default:
-		e.chars += compactLen(ev.raw)
+		e.chars += body.CompactLen(ev.Raw)
 	}
 }
 
-func (e *estimator) tool(ev *event) {
+func (e *estimator) tool(ev *body.Node) {
 	e.tools++
 	e.tokens += estTool
-	if ev.btype != "" {
+	if ev.Type != "" {
 		cost := estTypedTool
 		for _, c := range typedToolCosts {
-			if strings.HasPrefix(ev.btype, c.prefix) {
+			if strings.HasPrefix(ev.Type, c.prefix) {
 				cost = c.tokens
 			}
 		}
 		e.tokens += cost
 		return
 	}
-	e.chars += strLen(ev.name) + strLen(ev.text) + compactLen(ev.input)
-}
-
-// compactLen returns the length of raw JSON without the whitespace outside strings, as a
-// tokenizer would see it after re-serialising, without building it.
-func compactLen(raw string) int {
-	n := 0
-	for i := 0; i < len(raw); {
-		switch c := raw[i]; c {
-		case '"':
-			end := skipString(raw, i)
-			n += end - i
-			i = end
-		case ' ', '\n', '\t', '\r':
-			i++
-		default:
-			n++
-			i++
-		}
-	}
-	return n
+	e.chars += body.StrLen(ev.Name) + body.StrLen(ev.Text) + body.CompactLen(ev.Input)
 }

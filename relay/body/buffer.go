@@ -1,4 +1,4 @@
-package relay
+package body
 
 import (
 	"io"
@@ -7,12 +7,12 @@ import (
 	"sync/atomic"
 )
 
-// Request bodies are read into pooled buffers. A Claude Code request is about 50 KB, the
+// Request bodies are read into pooled buffers (Read). A Claude Code request is about 50 KB, the
 // largest allocation of a request by far; reusing its buffer instead of leaving it to the
 // garbage collector is what keeps the relay's GC work close to a bare reverse proxy's, and
 // what lets a long stream hold no body at all once it is committed.
 //
-// A buffer is shared by the handler and by every upstream request that sends it (the
+// A buffer is shared by the handler (its Request) and by every upstream request that sends it (the
 // transport may still be writing a body after RoundTrip has returned, and closes it when it is
 // done), so it is reference counted: the handler holds one reference until the response is
 // committed or the request ends, each upstream request body one until the transport closes
@@ -52,34 +52,34 @@ func bodyClass(n int) int {
 	return c
 }
 
-// pooledBody is a request body buffer with its reference count.
-type pooledBody struct {
+// buffer is a request body buffer with its reference count.
+type buffer struct {
 	buf   []byte // full capacity; the body is buf[:n]
 	class int    // pool class, -1 when not pooled
 	refs  atomic.Int32
 }
 
-// newPooledBody returns a buffer with room for at least n bytes, holding one reference.
-func newPooledBody(n int) *pooledBody {
+// newBuffer returns a buffer with room for at least n bytes, holding one reference.
+func newBuffer(n int) *buffer {
 	liveBodies.Add(1)
 	c := bodyClass(n)
 	if c >= 0 {
-		if b, _ := bodyPools[c].Get().(*pooledBody); b != nil {
+		if b, _ := bodyPools[c].Get().(*buffer); b != nil {
 			b.refs.Store(1)
 			return b
 		}
 		n = bodySizes[c]
 	}
-	b := &pooledBody{buf: make([]byte, n), class: c}
+	b := &buffer{buf: make([]byte, n), class: c}
 	b.refs.Store(1)
 	return b
 }
 
 // retain adds a reference.
-func (b *pooledBody) retain() { b.refs.Add(1) }
+func (b *buffer) retain() { b.refs.Add(1) }
 
 // release drops a reference; the last one returns the buffer to its pool.
-func (b *pooledBody) release() {
+func (b *buffer) release() {
 	switch n := b.refs.Add(-1); {
 	case n > 0:
 	case n == 0:
@@ -93,7 +93,7 @@ func (b *pooledBody) release() {
 			bodyPools[b.class].Put(b)
 		}
 	default:
-		panic("relay: request body buffer released more often than retained")
+		panic("body: request body buffer released more often than retained")
 	}
 }
 
@@ -101,9 +101,17 @@ func (b *pooledBody) release() {
 // anything that still reads a body after its release.
 var poisonReleasedBodies bool
 
-// trackBody makes the request body rc (whose bytes may be b's) hold a reference to b until
-// it is closed.
-func trackBody(b *pooledBody, rc io.ReadCloser) io.ReadCloser {
+// PoisonReleased makes the last release of every buffer overwrite it with 'X' bytes (on) or
+// not (off, the default). Only tests turn it on: a buffer reused while anything still reads
+// it then shows up as a body of 'X' bytes.
+func PoisonReleased(on bool) { poisonReleasedBodies = on }
+
+// Live returns the number of body buffers in use: taken and not yet released by every holder.
+func Live() int64 { return liveBodies.Load() }
+
+// track makes the request body rc (whose bytes may be b's) hold a reference to b until it is
+// closed.
+func track(b *buffer, rc io.ReadCloser) io.ReadCloser {
 	b.retain()
 	return &trackedBody{rc: rc, b: b}
 }
@@ -112,7 +120,7 @@ func trackBody(b *pooledBody, rc io.ReadCloser) io.ReadCloser {
 // is closed.
 type trackedBody struct {
 	rc     io.ReadCloser
-	b      *pooledBody
+	b      *buffer
 	closed atomic.Bool
 }
 

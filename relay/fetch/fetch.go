@@ -1,4 +1,7 @@
-package features
+// Package fetch fetches the images and PDFs a request references by URL and puts them in the
+// body as base64 sources (the degrade action of image_url and pdf_url), guarded against
+// server-side request forgery.
+package fetch
 
 import (
 	"context"
@@ -16,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tidwall/sjson"
+	"github.com/ccrelay/ccrelay/relay/body"
 )
 
 // Inliner defaults.
@@ -30,7 +33,7 @@ const (
 
 // Inliner fetches the images and PDFs a request references by URL and puts them in the body as
 // base64 sources, for providers that take base64 only (image_url or pdf_url set to degrade;
-// see Decision.NeedsInline). The zero value is ready to use. An Inliner is safe for
+// see features.Decision.NeedsInline). The zero value is ready to use. An Inliner is safe for
 // concurrent use.
 //
 // Fetching is guarded against server-side request forgery: only http and https URLs, only
@@ -60,35 +63,56 @@ type Inliner struct {
 var imageTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true}
 
 type urlSource struct {
-	loc loc
+	loc body.Loc
 	url string
 	pdf bool
 }
 
+// SourceError is Inline's error for a URL source that could not be fetched: the relay answers
+// it as a refusal (400 invalid_request_error) naming the block.
+type SourceError struct {
+	// Path is the block, as "messages[0].content[1]".
+	Path string
+	// PDF reports a document; otherwise the source is an image's.
+	PDF bool
+	Err error
+}
+
+// Error says which block could not be fetched, and why.
+func (e *SourceError) Error() string {
+	what := "image"
+	if e.PDF {
+		what = "document"
+	}
+	return fmt.Sprintf("could not fetch the %s at %s to send it inline: %v", what, e.Path, e.Err)
+}
+
+func (e *SourceError) Unwrap() error { return e.Err }
+
 // Inline returns body with every image and document URL source (in system, messages and
 // tool_result content) replaced by a base64 source holding the fetched bytes. Everything else
 // is left byte for byte. A body without URL sources is returned as is. A failed fetch returns
-// a *Refusal (400 invalid_request_error) that names the block and the reason.
-func (in *Inliner) Inline(ctx context.Context, body []byte) ([]byte, error) {
+// a *SourceError that names the block and the reason.
+func (in *Inliner) Inline(ctx context.Context, b []byte) ([]byte, error) {
 	var srcs []urlSource
-	walk(body, func(e *event) {
-		if e.kind == evBlock && e.stype == "url" && (e.btype == "image" || e.btype == "document") {
-			srcs = append(srcs, urlSource{e.loc, e.value.Get("source.url").Str, e.btype == "document"})
+	body.Walk(b, func(e *body.Node) {
+		if e.Kind == body.Block && e.SourceType == "url" && (e.Type == "image" || e.Type == "document") {
+			srcs = append(srcs, urlSource{e.Loc, e.Value.Get("source.url").Str, e.Type == "document"})
 		}
 	})
 	if len(srcs) == 0 {
-		return body, nil
+		return b, nil
 	}
 	if len(srcs) > maxInlineFetches {
-		return body, inlineRefusal(srcs[maxInlineFetches], fmt.Errorf("more than %d URL sources in one request", maxInlineFetches))
+		return b, inlineRefusal(srcs[maxInlineFetches], fmt.Errorf("more than %d URL sources in one request", maxInlineFetches))
 	}
 	client := in.client()
-	out := body
+	out := b
 	for i := len(srcs) - 1; i >= 0; i-- {
 		s := srcs[i]
 		mt, data, err := in.fetch(ctx, client, s.url, s.pdf)
 		if err != nil {
-			return body, inlineRefusal(s, err)
+			return b, inlineRefusal(s, err)
 		}
 		raw := make([]byte, 0, len(mt)+base64.StdEncoding.EncodedLen(len(data))+64)
 		raw = append(raw, `{"type":"base64","media_type":"`...)
@@ -96,20 +120,15 @@ func (in *Inliner) Inline(ctx context.Context, body []byte) ([]byte, error) {
 		raw = append(raw, `","data":"`...)
 		raw = base64.StdEncoding.AppendEncode(raw, data)
 		raw = append(raw, `"}`...)
-		if out, err = sjson.SetRawBytes(out, s.loc.path("source"), raw); err != nil {
-			return body, fmt.Errorf("inline %s: %w", s.loc.human(""), err)
+		if out, err = body.SetRaw(out, s.loc.Path("source"), raw); err != nil {
+			return b, fmt.Errorf("inline %s: %w", s.loc.Human(""), err)
 		}
 	}
 	return out, nil
 }
 
-func inlineRefusal(s urlSource, err error) *Refusal {
-	f, what := ImageURL, "image"
-	if s.pdf {
-		f, what = PDFURL, "document"
-	}
-	return &Refusal{Feature: f, Path: s.loc.human(""), Status: http.StatusBadRequest, Type: "invalid_request_error",
-		Message: fmt.Sprintf("could not fetch the %s at %s to send it inline: %v", what, s.loc.human(""), err)}
+func inlineRefusal(s urlSource, err error) *SourceError {
+	return &SourceError{Path: s.loc.Human(""), PDF: s.pdf, Err: err}
 }
 
 func (in *Inliner) client() *http.Client {

@@ -1,4 +1,4 @@
-package features
+package body
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 // Claude Code sends the same tools array with every request of a session: about 31 KB of JSON
 // schemas, dense with short strings, which take four fifths of the time it takes to validate
 // its 49 KB request (the system prompt and the messages are mostly long strings, which are
-// cheap). DetectTop remembers the last few tools arrays it has validated and skips validating
+// cheap). Inspecting a Request remembers the last few tools arrays it has validated and skips validating
 // one it has seen before, byte for byte: identical bytes are valid in the same way, and an
 // array ends where its bytes end.
 

@@ -1,4 +1,4 @@
-package features
+package body
 
 import (
 	"strings"
@@ -167,10 +167,46 @@ func res(raw string) gjson.Result {
 	return gjson.Parse(raw)
 }
 
-// strLen returns the length of a raw JSON string's content (escapes count as written).
-func strLen(raw string) int {
+// StrLen returns the length of a raw JSON string's content (escapes count as written), 0 when
+// raw is not a string.
+func StrLen(raw string) int {
 	if len(raw) < 2 || raw[0] != '"' {
 		return 0
 	}
 	return len(raw) - 2
 }
+
+// CompactLen returns the length of raw JSON without the whitespace outside strings, as a
+// tokenizer would see it after re-serialising, without building it.
+func CompactLen(raw string) int {
+	n := 0
+	for i := 0; i < len(raw); {
+		switch c := raw[i]; c {
+		case '"':
+			end := skipString(raw, i)
+			n += end - i
+			i = end
+		case ' ', '\n', '\t', '\r':
+			i++
+		default:
+			n++
+			i++
+		}
+	}
+	return n
+}
+
+// Keys calls f with each top-level key of b, a JSON object, in order, until f returns false.
+// The keys are views of b.
+func Keys(b []byte, f func(key string) bool) {
+	it := newIter(String(b))
+	for {
+		k, _, ok := it.next()
+		if !ok || !f(k) {
+			return
+		}
+	}
+}
+
+// IsObject reports whether b, after any leading whitespace, starts a JSON object.
+func IsObject(b []byte) bool { return newIter(String(b)).obj }

@@ -1,4 +1,4 @@
-package features
+package estimate
 
 import (
 	"encoding/base64"

@@ -1,10 +1,10 @@
-package features
+package estimate
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -150,14 +150,14 @@ func messagesPairs(t *testing.T) []tokenPair {
 // TestEstimateAccuracy reports, per recorded file, how far Estimate is from the real count,
 // and asserts ±40% on the count_tokens answers. The Messages responses and the claude-code
 // captures are logged only (the latter were answered by the capturing server, body length / 4).
-func TestEstimateAccuracy(t *testing.T) {
+func TestAccuracy(t *testing.T) {
 	const bound = 0.40
 	pairs := countTokensPairs(t)
 	if len(pairs) < 6 {
 		t.Fatalf("found %d count_tokens pairs, want at least 6", len(pairs))
 	}
 	for _, p := range pairs {
-		est := Estimate(p.body)
+		est := Tokens(p.body)
 		ratio := float64(est) / float64(p.real)
 		t.Logf("count_tokens %-100s real %5d estimate %5d ratio %.2f", p.name, p.real, est, ratio)
 		if math.Abs(ratio-1) > bound {
@@ -167,7 +167,7 @@ func TestEstimateAccuracy(t *testing.T) {
 
 	var ratios []float64
 	for _, p := range messagesPairs(t) {
-		est := Estimate(p.body)
+		est := Tokens(p.body)
 		ratio := float64(est) / float64(p.real)
 		ratios = append(ratios, ratio)
 		t.Logf("messages     %-100s real %5d estimate %5d ratio %.2f", p.name, p.real, est, ratio)
@@ -189,13 +189,13 @@ func TestEstimateAccuracy(t *testing.T) {
 			continue
 		}
 		n, _ := strconv.Atoi(strings.TrimPrefix(r.Reply, "count_tokens "))
-		est := Estimate(r.Compact)
+		est := Tokens(r.Compact)
 		t.Logf("claude-code  %-100s synthetic %5d estimate %5d ratio %.2f (reference is body_len/4, not a real count)",
 			r.Name, n, est, float64(est)/float64(n))
 	}
 }
 
-func TestEstimateShapes(t *testing.T) {
+func TestShapes(t *testing.T) {
 	tests := []struct {
 		body string
 		want int
@@ -212,8 +212,8 @@ func TestEstimateShapes(t *testing.T) {
 			5 + 400 + 10 + (2+2+len(`{"type":"object"}`)+3)/4},
 	}
 	for _, tt := range tests {
-		if got := Estimate([]byte(tt.body)); got != tt.want {
-			t.Errorf("Estimate(%s) = %d, want %d", tt.body, got, tt.want)
+		if got := Tokens([]byte(tt.body)); got != tt.want {
+			t.Errorf("Tokens(%s) = %d, want %d", tt.body, got, tt.want)
 		}
 	}
 }
@@ -246,14 +246,73 @@ func TestImageTokens(t *testing.T) {
 	}
 }
 
-func TestCompactLen(t *testing.T) {
-	in := "{ \"a b\" : [ 1 , \"x \\\" y\" ] ,\n\t\"c\":{} }"
-	want := `{"a b":[1,"x \" y"],"c":{}}`
-	if got := compactLen(in); got != len(want) {
-		t.Errorf("compactLen = %d, want %d", got, len(want))
+// trafficDir holds the recorded real traffic (read only).
+const trafficDir = "../../fixtures/real-traffic"
+
+// ccRequest is a count_tokens request body sent by Claude Code and the capturing server's reply.
+type ccRequest struct {
+	Name        string
+	Compact     []byte
+	CountTokens bool
+	Reply       string
+}
+
+func loadClaudeCode(t testing.TB) []ccRequest {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(trafficDir, "claude-code", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no claude-code fixtures: %v", err)
 	}
-	var v any
-	if err := json.Unmarshal([]byte(want), &v); err != nil {
-		t.Error(fmt.Errorf("test JSON is invalid: %w", err))
+	sort.Strings(files)
+	var out []ccRequest
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := gjson.GetBytes(raw, "body")
+		if !b.IsObject() {
+			continue
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, []byte(b.Raw)); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ccRequest{
+			Name:        strings.TrimSuffix(filepath.Base(f), ".json"),
+			Compact:     compact.Bytes(),
+			CountTokens: strings.Contains(gjson.GetBytes(raw, "path").Str, "count_tokens"),
+			Reply:       gjson.GetBytes(raw, "reply").Str,
+		})
+	}
+	return out
+}
+
+// FuzzTokens feeds arbitrary bodies to Tokens: nothing may panic, and the estimate is at least 1.
+func FuzzTokens(f *testing.F) {
+	f.Add([]byte(`{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","data":"AA=="}}]}]}`))
+	f.Add([]byte(`{"a":"\"`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if n := Tokens(b); n < 1 {
+			t.Fatalf("Tokens = %d on %q", n, b)
+		}
+	})
+}
+
+// BenchmarkTokens estimates the ~49 KB Claude Code request of a tool round trip.
+func BenchmarkTokens(b *testing.B) {
+	var req []byte
+	for _, r := range loadClaudeCode(b) {
+		if r.Name == "claude-code-2.1.332__02-tool-roundtrip-req1.messages" {
+			req = r.Compact
+		}
+	}
+	if req == nil {
+		b.Fatal("fixture claude-code-2.1.332__02-tool-roundtrip-req1.messages.json not found")
+	}
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Tokens(req)
 	}
 }

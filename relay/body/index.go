@@ -1,4 +1,4 @@
-package features
+package body
 
 import (
 	"bytes"
@@ -113,10 +113,10 @@ type validator struct {
 	b   []byte
 	i   int
 	end []int32
-	// top, when set, receives each member of the root object (topMember) as soon as it has
-	// been validated. A method on a concrete type, not a func: the Usage stays on the stack.
+	// top, when set, receives each member of the root object (Top.member) as soon as it has
+	// been validated. A method on a concrete type, not a func: nothing escapes to the heap.
 	// It also turns on the known-tools shortcut (known.go), which an index cannot use.
-	top *Usage
+	top *Top
 }
 
 func (v *validator) ws() {
@@ -190,7 +190,7 @@ func (v *validator) object(depth int) bool {
 			return false
 		}
 		if depth == 1 && v.top != nil {
-			v.top.topMember(v.b[key:keyEnd], v.b[val:v.i])
+			v.top.member(v.b[key:keyEnd], v.b[val:v.i])
 		}
 		v.ws()
 		if v.i >= len(v.b) {
@@ -211,7 +211,7 @@ func (v *validator) object(depth int) bool {
 }
 
 // toolsValue validates the root object's tools value, or skips it when it is an array that
-// DetectTop has validated before (known.go).
+// a Request has validated before (known.go).
 func (v *validator) toolsValue(depth int) bool {
 	start := v.i
 	if n := knownArray(v.b[start:]); n > 0 {
@@ -325,5 +325,7 @@ func (v *validator) number() bool {
 	return true
 }
 
-// ValidStructure reports whether body is structurally valid JSON (see validStructure).
-func ValidStructure(body []byte) bool { return validStructure(body, nil) }
+// Valid reports whether b is structurally valid JSON: one value with balanced objects and
+// arrays, string keys, colons and commas where the grammar puts them, valid literals and
+// numbers. String contents (escapes, control characters) are left to the provider.
+func Valid(b []byte) bool { return validStructure(b, nil) }

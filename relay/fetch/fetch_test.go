@@ -1,4 +1,4 @@
-package features
+package fetch
 
 import (
 	"bytes"
@@ -90,22 +90,6 @@ func TestInlineFetchesAndReplaces(t *testing.T) {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}
 
-	// The decision made on the original body now applies cleanly and says so.
-	u := Detect([]byte(body), nil)
-	d := Decide("ollama", map[string]string{"image_url": "degrade", "pdf_url": "degrade", "pdf_base64": "pass"}, u)
-	if !d.NeedsInline() {
-		t.Fatal("NeedsInline is false")
-	}
-	applied, notes, err := Apply(out, d, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(applied) != string(out) {
-		t.Error("Apply changed the inlined body")
-	}
-	if diff := cmp.Diff([]string{"image_url=inlined", "pdf_url=inlined"}, notes); diff != "" {
-		t.Errorf("notes (-want +got):\n%s", diff)
-	}
 }
 
 func TestInlineNothingToDo(t *testing.T) {
@@ -140,16 +124,16 @@ func TestInlineRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := tt.in
 			_, err := in.Inline(context.Background(), []byte(imageBody(tt.url)))
-			var r *Refusal
+			var r *SourceError
 			if !errors.As(err, &r) {
-				t.Fatalf("want a *Refusal, got %v", err)
+				t.Fatalf("want a *SourceError, got %v", err)
 			}
-			if r.Status != 400 || r.Type != "invalid_request_error" || r.Path != "messages[0].content[1]" {
-				t.Errorf("refusal %+v", r)
+			if r.PDF || r.Path != "messages[0].content[1]" {
+				t.Errorf("error %+v", r)
 			}
-			if !strings.HasPrefix(r.Message, "could not fetch the image at messages[0].content[1] to send it inline: ") ||
-				!strings.Contains(r.Message, tt.want) {
-				t.Errorf("message %q does not contain %q", r.Message, tt.want)
+			if msg := r.Error(); !strings.HasPrefix(msg, "could not fetch the image at messages[0].content[1] to send it inline: ") ||
+				!strings.Contains(msg, tt.want) {
+				t.Errorf("message %q does not contain %q", msg, tt.want)
 			}
 		})
 	}

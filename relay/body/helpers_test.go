@@ -1,0 +1,86 @@
+package body
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+)
+
+// trafficDir holds the recorded real traffic (read only).
+const trafficDir = "../../fixtures/real-traffic"
+
+// ccRequest is one request body sent by a real client (fixtures/real-traffic/claude-code).
+type ccRequest struct {
+	Name    string
+	Body    []byte // as stored: the fixture's indented JSON
+	Compact []byte // the same, compacted (close to the wire size)
+}
+
+func loadClaudeCode(t testing.TB) []ccRequest {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(trafficDir, "claude-code", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no claude-code fixtures: %v", err)
+	}
+	sort.Strings(files)
+	var out []ccRequest
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := gjson.GetBytes(raw, "body")
+		if !b.IsObject() {
+			continue
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, []byte(b.Raw)); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ccRequest{Name: strings.TrimSuffix(filepath.Base(f), ".json"), Body: []byte(b.Raw), Compact: compact.Bytes()})
+	}
+	return out
+}
+
+// testdata returns a file of testdata/ (hand-made bodies: every feature the walker reports in
+// one request, and awkward but valid spellings).
+func testdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// corpus is every body the package's tests know.
+func corpus(t testing.TB) [][]byte {
+	bodies := [][]byte{testdata(t, "kitchen_sink.json"), testdata(t, "awkward.json")}
+	for _, r := range loadClaudeCode(t) {
+		bodies = append(bodies, r.Compact, r.Body)
+	}
+	for _, s := range extraBodies {
+		bodies = append(bodies, []byte(s))
+	}
+	return bodies
+}
+
+// extraBodies are small hand-made bodies with edge cases.
+var extraBodies = []string{
+	`{"model":"m","cache_control":{"type":"ephemeral"},"messages":[]}`,
+	`{"model":"m","cache_control":null,"messages":[]}`,
+	`{"mod\u0065l":"escaped key","messages":[],"stre\u0061m":true}`,
+	`{"model":"m","messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"}]}],"stream":true}`,
+	`[{"model":"not an object"}]`,
+	`{"model":"m","messages":[]`,
+	`{"model":"m","messages":[],"metadata":{"user_id":"u1"},"tool_choice":{"type":"none"},"thinking":{"type":"enabled","budget_tokens":1024}}`,
+	`{"model":"a","messages":[],"model":"b"}`,
+	`{"a":"\"`,
+	`{"messages":[{"role":"user","content":[{"type":"text","text":"a\\"}]}]}`,
+}
