@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/ccrelay/ccrelay/relay/relaytest"
 	"github.com/tidwall/gjson"
 )
@@ -172,16 +173,25 @@ func TestCountTokensCanBeAskedOfAnotherProvider(t *testing.T) {
 	wantAnthropicError(t, resp, body, 404, "not_found_error", "count tokens")
 }
 
+// TestUnknownFeatureOverridesFailValidation: the overrides are checked against the matrix by
+// features.ValidateConfig, which whoever loads a configuration file calls (the CLI does).
 func TestUnknownFeatureOverridesFailValidation(t *testing.T) {
-	_, err := config.Parse([]byte(`providers:
+	cfg, err := config.Parse([]byte(`providers:
   - name: local
     type: ollama
     features:
       tool_choise: refuse
       cache_control: explode
 `), "bad.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = features.ValidateConfig(cfg)
 	if err == nil {
 		t.Fatal("an unknown feature and action were accepted")
+	}
+	if !strings.Contains(err.Error(), "bad.yaml:4: providers[0].features: ") {
+		t.Errorf("validation error is not located at the key:\n%v", err)
 	}
 	for _, want := range []string{"tool_choise", "explode", "tool_choice_any"} {
 		if !strings.Contains(err.Error(), want) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/relay"
 	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/urfave/cli/v2"
 )
 
@@ -153,7 +154,7 @@ func loadConfig(flag string, stdout io.Writer) (*config.Config, error) {
 		cfg = config.FromEnv(os.LookupEnv)
 		fmt.Fprintln(stdout, "ccrelay: no configuration file found; using providers from the environment")
 	} else {
-		if cfg, err = config.Load(path); err != nil {
+		if cfg, err = loadFile(path); err != nil {
 			return nil, err
 		}
 		fmt.Fprintln(stdout, "ccrelay: configuration", path)
@@ -281,7 +282,7 @@ func configCommand(stdout, stderr io.Writer) *cli.Command {
 				if path == "" {
 					return &exitError{code: 1, err: errors.New("no configuration file found (looked at $CCRELAY_CONFIG, ./ccrelay.{yaml,yml,toml}, $XDG_CONFIG_HOME/ccrelay/config.{yaml,toml})")}
 				}
-				cfg, err := config.Load(path)
+				cfg, err := loadFile(path)
 				if err != nil {
 					fmt.Fprintln(stdout, strings.TrimRight(err.Error(), "\n"))
 					return &exitError{code: 1, err: fmt.Errorf("%s is not valid", path)}
@@ -301,4 +302,17 @@ func configCommand(stdout, stderr io.Writer) *cli.Command {
 			},
 		}},
 	}
+}
+
+// loadFile loads the configuration file at path (config.Load) and checks every provider's
+// feature overrides against the matrix (features.ValidateConfig), which config cannot know.
+func loadFile(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := features.ValidateConfig(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }

@@ -152,7 +152,7 @@ func conformOptions(c *cli.Context, stderr io.Writer) (conformance.Options, erro
 	}
 
 	if path := c.String("config"); path != "" {
-		cfg, err := config.Load(path)
+		cfg, err := loadFile(path)
 		if err != nil {
 			return opts, err
 		}
@@ -163,7 +163,7 @@ func conformOptions(c *cli.Context, stderr io.Writer) (conformance.Options, erro
 			return opts, err
 		}
 		if path != "" {
-			if opts.Config, err = config.Load(path); err != nil {
+			if opts.Config, err = loadFile(path); err != nil {
 				return opts, err
 			}
 			fmt.Fprintln(stderr, "conform: configuration", path)

@@ -74,7 +74,7 @@ func reloadConfig(ctx context.Context, rl *relay.Reloader, first *config.Config,
 			continue
 		}
 		last = b
-		cfg, err := config.Load(path) // ${VAR} values are read afresh
+		cfg, err := loadFile(path) // ${VAR} values are read afresh
 		if err != nil {
 			for _, p := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
 				log.Error("configuration not reloaded; serving the previous one", "why", why, "problem", strings.TrimSpace(p))

@@ -72,7 +72,7 @@ func (u *serveUsageLog) prices() *pricing.Book {
 	if first {
 		return u.book // the relay built from the configuration the book came from
 	}
-	cfg, err := config.Load(u.source)
+	cfg, err := loadFile(u.source)
 	if err != nil {
 		u.log.Warn("usage log: the reloaded configuration could not be read again for its prices; pricing with the previous ones", "error", err)
 		return u.book
@@ -180,7 +180,7 @@ func configuredUsageLog(flag string) (string, error) {
 	if path == "" {
 		return "", errors.New("no configuration file, so no usage log: " + hint)
 	}
-	cfg, err := config.Load(path)
+	cfg, err := loadFile(path)
 	if err != nil {
 		return "", err
 	}

@@ -55,6 +55,23 @@ type Config struct {
 	Source string `yaml:"-" toml:"-"`
 	// Warnings are non-fatal findings of loading (for example a misplaced key that was accepted).
 	Warnings []string `yaml:"-" toml:"-"`
+	// Lines are the lines of Source's keys, for the problems found after loading (Problem).
+	Lines Lines `yaml:"-" toml:"-" json:"-"`
+}
+
+// Lines maps the key paths of a configuration file to their lines. It is not part of a
+// configuration's value: any two Lines are Equal.
+type Lines struct{ m map[string]int }
+
+// Equal reports true: where a key was written does not change the configuration.
+func (Lines) Equal(Lines) bool { return true }
+
+// Problem returns a problem at a key path of c, located in c.Source at the key's line (or its
+// closest ancestor's) when c was loaded from a file. Validation that another package owns (the
+// feature overrides, checked by features.ValidateConfig) reports its findings with it.
+func (c *Config) Problem(path, msg string) Problem {
+	d := decoder{lines: c.Lines.m}
+	return Problem{File: c.Source, Line: d.lineOf(path), Path: path, Msg: msg}
 }
 
 // Server configures the listening side.

@@ -80,6 +80,7 @@ func Parse(data []byte, filename string, lookup func(string) (string, bool)) (*C
 		sortProblems(d.problems)
 		return nil, &Error{Problems: d.problems}
 	}
+	cfg.Lines = Lines{m: d.lines}
 	sortProblems(d.warnings)
 	for _, w := range d.warnings {
 		cfg.Warnings = append(cfg.Warnings, w.String())

@@ -47,11 +47,6 @@ const (
 	CountTokensProviderPrefix = "provider:"
 )
 
-// FeatureValidator, when non-nil, is called by Validate for every provider that has a features
-// map. The package that owns feature names sets it; its error is reported at
-// providers[i].features.
-var FeatureValidator func(provider string, features map[string]string) error
-
 // Validate checks a configuration whose defaults have been applied (see ApplyDefaults). It
 // returns an *Error with every problem, or nil. Load calls it and adds file lines.
 func (c *Config) Validate() error {
@@ -197,11 +192,6 @@ func (p *Provider) check(k *checker, path string, allowSubscription bool) {
 	for _, from := range slices.Sorted(maps.Keys(p.ModelMapping)) {
 		if p.ModelMapping[from] == "" {
 			k.bad(joinKey(path+".model_mapping", from), "want the provider's model name, got an empty string")
-		}
-	}
-	if len(p.Features) > 0 && FeatureValidator != nil {
-		if err := FeatureValidator(p.Name, p.Features); err != nil {
-			k.bad(path+".features", "%v", err)
 		}
 	}
 	if !p.IsEnabled() {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -230,35 +229,6 @@ func TestValidateWorksOnAConfigBuiltByHand(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, problemLines(t, err)); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
-	}
-}
-
-func TestValidateCallsTheFeatureValidator(t *testing.T) {
-	var seen []string
-	FeatureValidator = func(provider string, features map[string]string) error {
-		seen = append(seen, provider)
-		if features["thinking"] != "strip" {
-			return errors.New(`unknown action "drop" for feature thinking`)
-		}
-		return nil
-	}
-	t.Cleanup(func() { FeatureValidator = nil })
-	src := dedent(`
-	providers:
-	- {name: a, type: ollama, features: {thinking: strip}}
-	- {name: b, type: ollama}
-	- name: c
-	  type: ollama
-	  features:
-	    thinking: drop
-	`)
-	_, err := Parse([]byte(src), "c.yaml", nil)
-	want := []string{`c.yaml:6: providers[2].features: unknown action "drop" for feature thinking`}
-	if diff := cmp.Diff(want, problemLines(t, err)); diff != "" {
-		t.Errorf("problems (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"a", "c"}, seen); diff != "" {
-		t.Errorf("validator calls (-want +got):\n%s", diff)
 	}
 }
 

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/ccrelay/ccrelay/relay/config"
 )
 
 // Providers lists the provider types of the matrix in documentation order; it is the same
@@ -78,6 +81,27 @@ func knownProvider(typ string) bool {
 		}
 	}
 	return false
+}
+
+// ValidateConfig checks every provider's `features:` overrides against the matrix
+// (ValidateOverrides). It returns a *config.Error with one problem per provider with a bad
+// override, at providers[i].features and, for a configuration loaded from a file, at that
+// key's line; nil when every override is valid. Whoever loads a configuration calls it: the
+// CLI's serve and `config validate`, and relay.New.
+func ValidateConfig(cfg *config.Config) error {
+	var problems []config.Problem
+	for i, p := range cfg.Providers {
+		if len(p.Features) == 0 {
+			continue
+		}
+		if err := ValidateOverrides(p.Features); err != nil {
+			problems = append(problems, cfg.Problem("providers["+strconv.Itoa(i)+"].features", err.Error()))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return &config.Error{Problems: problems}
 }
 
 // ValidateOverrides checks a provider's `features:` configuration map (feature name → action).

@@ -1,6 +1,7 @@
 package features
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -237,5 +238,34 @@ func TestMaxTokensCeiling(t *testing.T) {
 		if got := MaxTokensCeiling(tt.provider, tt.model); got != tt.want {
 			t.Errorf("MaxTokensCeiling(%q, %q) = %d, want %d", tt.provider, tt.model, got, tt.want)
 		}
+	}
+}
+
+// TestValidateConfigLocatesTheProblem: a bad override is reported at its provider's features
+// key, with the line of the file, once per provider; valid overrides pass.
+func TestValidateConfigLocatesTheProblem(t *testing.T) {
+	src := "providers:\n" +
+		"- {name: a, type: ollama, features: {thinking_enabled: strip}}\n" +
+		"- {name: b, type: ollama}\n" +
+		"- name: c\n" +
+		"  type: ollama\n" +
+		"  features:\n" +
+		"    thinking_enabled: drop\n"
+	cfg, err := config.Parse([]byte(src), "c.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ValidateConfig(cfg)
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("want a *config.Error, got %v", err)
+	}
+	want := `c.yaml:6: providers[2].features: unknown action "drop" for feature "thinking_enabled"; valid actions: pass, strip, refuse`
+	if len(ce.Problems) != 1 || ce.Problems[0].String() != want {
+		t.Errorf("problems %q, want [%q]", ce.Problems, want)
+	}
+	cfg.Providers[2].Features = nil
+	if err := ValidateConfig(cfg); err != nil {
+		t.Errorf("valid overrides: %v", err)
 	}
 }
