@@ -11,9 +11,9 @@ import (
 	"strings"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 )
 
 // bedrockAnthropicVersion is the anthropic_version Bedrock requires in the body.
@@ -60,15 +60,15 @@ func newBedrock(ctx context.Context, p *Provider, cfg config.Provider, env Env) 
 	return nil
 }
 
-// Request implements Adapter. The body is edited with sjson only: anthropic_version is added,
-// model and stream removed (they are in the path), the anthropic-beta header values move into
+// Request implements Adapter. The body is edited with relay/body only: anthropic_version is
+// added, model and stream removed (they are in the path), the anthropic-beta header values move into
 // anthropic_beta, and top-level keys or betas Bedrock does not accept are dropped and noted in
 // c.Degraded. count_tokens wraps that body, base64-encoded, for /count-tokens.
 func (b *bedrock) Request(ctx context.Context, c *Call) (*http.Request, []byte, error) {
 	if c.Model == "" {
 		return nil, nil, errors.New("bedrock: no model")
 	}
-	body, err := b.messagesBody(c)
+	msg, err := b.messagesBody(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,20 +77,20 @@ func (b *bedrock) Request(ctx context.Context, c *Call) (*http.Request, []byte, 
 	case c.Op == OpCountTokens:
 		action = "count-tokens"
 		model = bedrockFoundationModel(model)
-		if !gjson.GetBytes(body, "max_tokens").Exists() {
-			if body, err = sjson.SetBytes(body, "max_tokens", countMaxTokens(body)); err != nil {
+		if !gjson.GetBytes(msg, "max_tokens").Exists() {
+			if msg, err = body.Set(msg, "max_tokens", countMaxTokens(msg)); err != nil {
 				return nil, nil, fmt.Errorf("bedrock: set max_tokens: %w", err)
 			}
 		}
-		wrapped := make([]byte, 0, len(`{"input":{"invokeModel":{"body":""}}}`)+base64.StdEncoding.EncodedLen(len(body)))
+		wrapped := make([]byte, 0, len(`{"input":{"invokeModel":{"body":""}}}`)+base64.StdEncoding.EncodedLen(len(msg)))
 		wrapped = append(wrapped, `{"input":{"invokeModel":{"body":"`...)
-		wrapped = base64.StdEncoding.AppendEncode(wrapped, body)
-		body = append(wrapped, `"}}}`...)
+		wrapped = base64.StdEncoding.AppendEncode(wrapped, msg)
+		msg = append(wrapped, `"}}}`...)
 	case c.Stream:
 		action = "invoke-with-response-stream"
 	}
 
-	req, err := newPost(ctx, b.modelURL(model, action), c.Header, body)
+	req, err := newPost(ctx, b.modelURL(model, action), c.Header, msg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bedrock: %w", err)
 	}
@@ -105,17 +105,17 @@ func (b *bedrock) Request(ctx context.Context, c *Call) (*http.Request, []byte, 
 	} else {
 		req.Header.Set("Accept", "application/json")
 	}
-	return req, body, nil
+	return req, msg, nil
 }
 
 // messagesBody returns the Bedrock-shaped Messages body of c.
 func (b *bedrock) messagesBody(c *Call) ([]byte, error) {
-	body := c.Body
-	if err := bedrockPolicy.checkObject(body); err != nil {
+	msg := c.Body
+	if err := bedrockPolicy.checkObject(msg); err != nil {
 		return nil, err
 	}
 	betas := headerBetas(c.Header)
-	for _, v := range gjson.GetBytes(body, "anthropic_beta").Array() {
+	for _, v := range gjson.GetBytes(msg, "anthropic_beta").Array() {
 		if s := strings.TrimSpace(v.String()); s != "" {
 			betas = append(betas, s)
 		}
@@ -123,29 +123,29 @@ func (b *bedrock) messagesBody(c *Call) ([]byte, error) {
 	betas = bedrockPolicy.filterBetas(betas, c)
 
 	var err error
-	if body, err = bedrockPolicy.dropFields(body, c, "model", "stream"); err != nil {
+	if msg, err = bedrockPolicy.dropFields(msg, c, "model", "stream"); err != nil {
 		return nil, err
 	}
 	for _, k := range []string{"model", "stream", "anthropic_beta"} {
-		if body, err = deleteTopLevel(body, k); err != nil {
+		if msg, err = body.DeleteTopLevel(msg, k); err != nil {
 			return nil, fmt.Errorf("bedrock: remove %s: %w", k, err)
 		}
 	}
-	if body, err = sjson.SetBytes(body, "anthropic_version", bedrockAnthropicVersion); err != nil {
+	if msg, err = body.Set(msg, "anthropic_version", bedrockAnthropicVersion); err != nil {
 		return nil, fmt.Errorf("bedrock: set anthropic_version: %w", err)
 	}
 	if len(betas) > 0 {
-		if body, err = sjson.SetBytes(body, "anthropic_beta", betas); err != nil {
+		if msg, err = body.Set(msg, "anthropic_beta", betas); err != nil {
 			return nil, fmt.Errorf("bedrock: set anthropic_beta: %w", err)
 		}
 	}
-	return body, nil
+	return msg, nil
 }
 
 // countMaxTokens is a small max_tokens that keeps a count body valid: above the thinking
 // budget when there is one.
-func countMaxTokens(body []byte) int64 {
-	if budget := gjson.GetBytes(body, "thinking.budget_tokens"); budget.Exists() {
+func countMaxTokens(msg []byte) int64 {
+	if budget := gjson.GetBytes(msg, "thinking.budget_tokens"); budget.Exists() {
 		return budget.Int() + 1
 	}
 	return bedrockCountMaxTokens

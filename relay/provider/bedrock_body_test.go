@@ -67,18 +67,15 @@ func mustURL(t *testing.T, raw string) *url.URL {
 // is untouched, and what was dropped.
 func TestBedrockClaudeCodeRequests(t *testing.T) {
 	const model = "us.anthropic.claude-opus-4-6-v1"
+	// Dropped betas are noted as the feature matrix notes them (anthropic_beta=stripped:N):
+	// claude-code, context-management, per-turn-control and thinking-token-count here;
+	// advanced-tool-use is renamed to tool-search-tool silently, as the matrix renames it.
 	messagesDropped := []string{
-		"anthropic-beta=dropped:claude-code-20250219",
-		"anthropic-beta=dropped:context-management-2025-06-27",
-		"anthropic-beta=dropped:per-turn-control-2026-07-01",
-		"anthropic-beta=dropped:thinking-token-count-2026-05-13",
-		"anthropic-beta=renamed:advanced-tool-use-2025-11-20->tool-search-tool-2025-10-19",
+		"anthropic_beta=stripped:4",
 		"field=dropped:context_management",
 	}
 	countDropped := []string{
-		"anthropic-beta=dropped:claude-code-20250219",
-		"anthropic-beta=dropped:context-management-2025-06-27",
-		"anthropic-beta=dropped:token-counting-2024-11-01",
+		"anthropic_beta=stripped:3", // claude-code, context-management, token-counting
 	}
 	tests := []struct {
 		file      string
@@ -95,7 +92,7 @@ func TestBedrockClaudeCodeRequests(t *testing.T) {
 		{"claude-code-2.1.332__05-context-count_tokens-tools.json", []string{"interleaved-thinking-2025-05-14"}, countDropped},
 		{"claude-code-2.1.332__06-interactive-say-hi.messages.json",
 			[]string{"interleaved-thinking-2025-05-14", "mid-conversation-tool-changes-2026-07-01", "tool-search-tool-2025-10-19", "effort-2025-11-24", "dangerous-tool-use-2026-09-03", "thinking-display-updates-2026-08-18"},
-			append(slices.Clone(messagesDropped), "anthropic-beta=dropped:afk-mode-2026-01-31", "field=dropped:safeguards")},
+			[]string{"anthropic_beta=stripped:5", "field=dropped:context_management", "field=dropped:safeguards"}}, // and afk-mode
 		{"sdks__go-v2.15.0-stream.messages.json", nil, nil},
 		{"sdks__go-v2.15.0.count_tokens.json", nil, nil},
 		{"sdks__npm-1.14.0-stream.messages.json", nil, nil},
@@ -178,14 +175,13 @@ func TestBedrockBodyEdits(t *testing.T) {
 			body:     `{"anthropic_beta":["token-efficient-tools-2025-02-19","bogus-1"],"max_tokens":5,"messages":[]}`,
 			betas:    []string{" interleaved-thinking-2025-05-14 ,token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14,,"},
 			want:     `{"max_tokens":5,"messages":[],"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["interleaved-thinking-2025-05-14","token-efficient-tools-2025-02-19"]}`,
-			degraded: []string{"anthropic-beta=dropped:bogus-1"},
+			degraded: []string{"anthropic_beta=stripped:1"},
 		},
 		{
-			name:     "renamed beta",
-			body:     `{"max_tokens":5,"messages":[]}`,
-			betas:    []string{"advanced-tool-use-2025-11-20,tool-search-tool-2025-10-19"},
-			want:     `{"max_tokens":5,"messages":[],"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["tool-search-tool-2025-10-19"]}`,
-			degraded: []string{"anthropic-beta=renamed:advanced-tool-use-2025-11-20->tool-search-tool-2025-10-19"},
+			name:  "renamed beta",
+			body:  `{"max_tokens":5,"messages":[]}`,
+			betas: []string{"advanced-tool-use-2025-11-20,tool-search-tool-2025-10-19"},
+			want:  `{"max_tokens":5,"messages":[],"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["tool-search-tool-2025-10-19"]}`,
 		},
 		{
 			name:     "unknown keys with path characters are dropped literally",

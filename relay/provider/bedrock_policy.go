@@ -5,17 +5,18 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
-	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 )
 
 // This file holds what Bedrock and Vertex share: the per-provider tables of accepted top-level
-// request fields and anthropic-beta values (kept as data, each with its evidence), and the
-// sjson-only helpers that apply them.
+// request fields (kept as data, each with its evidence), and the helpers that apply them with
+// relay/body's edits. Which anthropic-beta values each accepts is a fact of the feature matrix
+// (relay/features/betas.go), applied by its one filter, features.FilterBetas.
 
 // bodyPolicy is what one provider accepts at the top level of a Messages request.
 type bodyPolicy struct {
@@ -23,9 +24,6 @@ type bodyPolicy struct {
 	name string
 	// fields lists the top-level keys forwarded; any other key is dropped and noted.
 	fields []string
-	// betas maps each accepted client anthropic-beta value to the value sent upstream (usually
-	// the same; a different value is a rename). Values absent from the map are dropped.
-	betas map[string]string
 }
 
 // bedrockPolicy is Bedrock InvokeModel's policy. Bedrock rejects any unknown top-level key with
@@ -46,7 +44,7 @@ type bodyPolicy struct {
 //     inference_geo appear in no Bedrock source.
 //
 // The beta allowlist is the feature matrix's (relay/features/betas.go), the one source of truth
-// shared with the matrix cell and `ccrelay matrix`. Its evidence: LiteLLM's per-provider beta
+// shared with the matrix cell and `ccrelay matrix`, applied by features.FilterBetas. Its evidence: LiteLLM's per-provider beta
 // table (BerriAI/litellm litellm/anthropic_beta_headers_config.json, "bedrock"), which also renames
 // advanced-tool-use-2025-11-20 to tool-search-tool-2025-10-19 (the name Claude Code itself sends
 // to Bedrock, anthropics/claude-code#49370); interleaved-thinking-2025-05-14 is the one beta even
@@ -61,7 +59,6 @@ var bedrockPolicy = bodyPolicy{
 		"stop_sequences", "temperature", "top_p", "top_k", "tools", "tool_choice",
 		"thinking", "metadata", "output_config",
 	},
-	betas: features.BetaAllowlist(config.TypeBedrock),
 }
 
 // vertexPolicy is Vertex AI's policy for publishers/anthropic models.
@@ -75,7 +72,8 @@ var bedrockPolicy = bodyPolicy{
 // service_tier, container, mcp_servers, speed, inference_geo) are dropped rather than risking
 // a 400 for the whole request.
 //
-// The beta allowlist is the feature matrix's (relay/features/betas.go). Its evidence: LiteLLM's
+// The beta allowlist is the feature matrix's (relay/features/betas.go), applied by
+// features.FilterBetas. Its evidence: LiteLLM's
 // per-provider beta table (BerriAI/litellm litellm/anthropic_beta_headers_config.json,
 // "vertex_ai"), including its rename of
 // advanced-tool-use-2025-11-20 to tool-search-tool-2025-10-19.
@@ -86,7 +84,6 @@ var vertexPolicy = bodyPolicy{
 		"stop_sequences", "temperature", "top_p", "top_k", "tools", "tool_choice",
 		"thinking", "metadata", "output_config", "context_management",
 	},
-	betas: features.BetaAllowlist(config.TypeVertex),
 }
 
 // checkObject reports an error unless body is one JSON object.
@@ -97,12 +94,11 @@ func (p *bodyPolicy) checkObject(body []byte) error {
 	return nil
 }
 
-// dropFields deletes, with sjson, every top-level key of body that the policy does not list,
-// except the keys in handled (which the caller edits itself), and notes each drop in c as
-// "field=dropped:KEY".
-func (p *bodyPolicy) dropFields(body []byte, c *Call, handled ...string) ([]byte, error) {
+// dropFields deletes every top-level key of doc that the policy does not list, except the keys
+// in handled (which the caller edits itself), and notes each drop in c as "field=dropped:KEY".
+func (p *bodyPolicy) dropFields(doc []byte, c *Call, handled ...string) ([]byte, error) {
 	var drop []string
-	gjson.ParseBytes(body).ForEach(func(k, _ gjson.Result) bool {
+	gjson.ParseBytes(doc).ForEach(func(k, _ gjson.Result) bool {
 		key := k.String()
 		if !slices.Contains(p.fields, key) && !slices.Contains(handled, key) && !slices.Contains(drop, key) {
 			drop = append(drop, key)
@@ -111,33 +107,25 @@ func (p *bodyPolicy) dropFields(body []byte, c *Call, handled ...string) ([]byte
 	})
 	for _, key := range drop {
 		var err error
-		if body, err = deleteTopLevel(body, key); err != nil {
+		if doc, err = body.DeleteTopLevel(doc, key); err != nil {
 			return nil, fmt.Errorf("%s: drop field %q: %w", p.name, key, err)
 		}
 		addDegraded(c, "field=dropped:"+key)
 	}
-	return body, nil
+	return doc, nil
 }
 
-// filterBetas maps the client's beta values through the policy table, keeping their order and
-// removing duplicates. Dropped values are noted as "anthropic-beta=dropped:NAME", renamed ones
-// as "anthropic-beta=renamed:NAME->UPSTREAM".
+// filterBetas keeps the client's beta values the provider accepts, renamed where it spells them
+// differently, in order and without duplicates: the feature matrix's one filter
+// (features.FilterBetas). The values left out are noted as the matrix notes them:
+// "anthropic_beta=stripped:N". The relay has filtered the header's values already (the matrix's
+// anthropic_beta cell); what is left to drop here came in the body's anthropic_beta array.
 func (p *bodyPolicy) filterBetas(betas []string, c *Call) []string {
-	var out []string
-	for _, b := range betas {
-		up, ok := p.betas[strings.ToLower(b)]
-		switch {
-		case !ok:
-			addDegraded(c, "anthropic-beta=dropped:"+b)
-			continue
-		case up != strings.ToLower(b):
-			addDegraded(c, "anthropic-beta=renamed:"+b+"->"+up)
-		}
-		if !slices.Contains(out, up) {
-			out = append(out, up)
-		}
+	keep, dropped := features.FilterBetas(p.name, betas)
+	if len(dropped) > 0 {
+		addDegraded(c, "anthropic_beta=stripped:"+strconv.Itoa(len(dropped)))
 	}
-	return out
+	return keep
 }
 
 // headerBetas returns the comma-separated values of every anthropic-beta header, trimmed,
@@ -152,32 +140,6 @@ func headerBetas(h http.Header) []string {
 		}
 	}
 	return out
-}
-
-// deleteTopLevel deletes every occurrence of a top-level key (a duplicated key would otherwise
-// survive one delete).
-func deleteTopLevel(body []byte, key string) ([]byte, error) {
-	path := escapeKey(key)
-	for i := 0; i < 16 && gjson.GetBytes(body, path).Exists(); i++ {
-		var err error
-		if body, err = sjson.DeleteBytes(body, path); err != nil {
-			return nil, err
-		}
-	}
-	return body, nil
-}
-
-// escapeKey turns an object key into a gjson/sjson path that matches it literally: every
-// character other than a letter, digit or underscore is backslash-escaped.
-func escapeKey(key string) string {
-	var b strings.Builder
-	for _, r := range key {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // addDegraded appends a note to c.Degraded unless it is already there (a Call may be built

@@ -446,7 +446,7 @@ func TestBedrockSignsFinalBytes(t *testing.T) {
 	if got.Header.Get("X-Api-Key") != "" {
 		t.Error("client x-api-key reached bedrock")
 	}
-	if diff := cmp.Diff([]string{"anthropic-beta=dropped:claude-code-20250219", "field=dropped:context_management"}, c.Degraded); diff != "" {
+	if diff := cmp.Diff([]string{"anthropic_beta=stripped:1", "field=dropped:context_management"}, c.Degraded); diff != "" {
 		t.Errorf("degraded (-want +got):\n%s", diff)
 	}
 }

@@ -10,11 +10,11 @@ import (
 	"hash/crc32"
 	"io"
 	"strings"
-	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream/eventstreamapi"
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/tidwall/gjson"
 )
 
@@ -328,21 +328,11 @@ func (s *bedrockSSE) chunk(payload []byte) {
 	}
 }
 
-// bytesView and stringView convert without copying; the result must not outlive the input
-// nor be modified.
-func bytesView(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
+// bytesView and stringView convert without copying (relay/body owns the unsafe views); the
+// result must not outlive the input nor be modified.
+func bytesView(b []byte) string { return body.String(b) }
 
-func stringView(s string) []byte {
-	if s == "" {
-		return nil
-	}
-	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
+func stringView(s string) []byte { return body.Bytes(s) }
 
 // fail replaces what is left of the stream with one terminal SSE error event.
 func (s *bedrockSSE) fail(typ, msg string) {

@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 )
 
 // vertexAnthropicVersion is the anthropic_version Vertex AI requires in the body.
@@ -88,26 +88,26 @@ func (v *vertex) Request(ctx context.Context, c *Call) (*http.Request, []byte, e
 	if c.Model == "" {
 		return nil, nil, errors.New("vertex: no model")
 	}
-	body := c.Body
-	if err := vertexPolicy.checkObject(body); err != nil {
+	msg := c.Body
+	if err := vertexPolicy.checkObject(msg); err != nil {
 		return nil, nil, err
 	}
 	betas := vertexPolicy.filterBetas(headerBetas(c.Header), c)
-	body, err := vertexPolicy.dropFields(body, c)
+	msg, err := vertexPolicy.dropFields(msg, c)
 	if err != nil {
 		return nil, nil, err
 	}
-	if body, err = sjson.SetBytes(body, "anthropic_version", vertexAnthropicVersion); err != nil {
+	if msg, err = body.Set(msg, "anthropic_version", vertexAnthropicVersion); err != nil {
 		return nil, nil, fmt.Errorf("vertex: set anthropic_version: %w", err)
 	}
 	model, method := c.Model, "rawPredict"
 	if c.Op == OpCountTokens {
 		model = "count-tokens"
-		if body, err = sjson.SetBytes(body, "model", c.Model); err != nil {
+		if msg, err = body.Set(msg, "model", c.Model); err != nil {
 			return nil, nil, fmt.Errorf("vertex: set model: %w", err)
 		}
 	} else {
-		if body, err = deleteTopLevel(body, "model"); err != nil {
+		if msg, err = body.DeleteTopLevel(msg, "model"); err != nil {
 			return nil, nil, fmt.Errorf("vertex: remove model: %w", err)
 		}
 		if c.Stream {
@@ -115,7 +115,7 @@ func (v *vertex) Request(ctx context.Context, c *Call) (*http.Request, []byte, e
 		}
 	}
 
-	req, err := newPost(ctx, v.modelURL(model, method), c.Header, body)
+	req, err := newPost(ctx, v.modelURL(model, method), c.Header, msg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("vertex: %w", err)
 	}
@@ -125,7 +125,7 @@ func (v *vertex) Request(ctx context.Context, c *Call) (*http.Request, []byte, e
 	if len(betas) > 0 {
 		req.Header.Set("Anthropic-Beta", strings.Join(betas, ","))
 	}
-	return req, body, nil
+	return req, msg, nil
 }
 
 // modelURL builds /v1/projects/{p}/locations/{r}/publishers/anthropic/models/{model}:{method}.

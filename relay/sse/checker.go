@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"unsafe"
 
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/tidwall/gjson"
 )
 
@@ -140,7 +140,7 @@ func (c *Checker) End() error {
 
 // str views b as a string without copying. The string must not outlive b's contents, so
 // results of gjson queries on it are never stored without a copy.
-func str(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+func str(b []byte) string { return body.String(b) }
 
 // feed checks one event and returns what is wrong with it, or "".
 func (c *Checker) feed(i int, ev Event) string {

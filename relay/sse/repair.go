@@ -10,8 +10,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 )
 
 // RepairKind tells what Repairer.Event did with an event.
@@ -238,7 +238,7 @@ func (r *Repairer) messageStart(s string, data []byte) ([]byte, RepairAction) {
 	if !m.IsObject() || !gjson.Valid(s) {
 		return data, RepairAction{}
 	}
-	out, err := sjson.SetRawBytes(data, "message.usage", []byte(`{"input_tokens":0,"output_tokens":0}`))
+	out, err := body.SetRaw(data, "message.usage", []byte(`{"input_tokens":0,"output_tokens":0}`))
 	if err != nil {
 		return data, RepairAction{}
 	}
@@ -515,9 +515,9 @@ func (r *Repairer) messageDelta(s string, data []byte) ([]byte, RepairAction) {
 			reason = toolUseReason
 		}
 		if d.IsObject() {
-			out, err = sjson.SetBytes(out, "delta.stop_reason", reason)
+			out, err = body.Set(out, "delta.stop_reason", reason)
 		} else {
-			out, err = sjson.SetRawBytes(out, "delta", []byte(`{"stop_reason":"`+reason+`","stop_sequence":null}`))
+			out, err = body.SetRaw(out, "delta", []byte(`{"stop_reason":"`+reason+`","stop_sequence":null}`))
 		}
 		if err != nil {
 			return data, RepairAction{}
@@ -527,9 +527,9 @@ func (r *Repairer) messageDelta(s string, data []byte) ([]byte, RepairAction) {
 	if !hasOutput {
 		_, n, _, _, _ := r.Usage()
 		if u.IsObject() {
-			out, err = sjson.SetBytes(out, "usage.output_tokens", n)
+			out, err = body.Set(out, "usage.output_tokens", n)
 		} else {
-			out, err = sjson.SetRawBytes(out, "usage", []byte(`{"output_tokens":`+strconv.Itoa(n)+`}`))
+			out, err = body.SetRaw(out, "usage", []byte(`{"output_tokens":`+strconv.Itoa(n)+`}`))
 		}
 		if err != nil {
 			return data, RepairAction{}
@@ -558,12 +558,12 @@ func (r *Repairer) repaired(notes ...string) RepairAction {
 //
 // A body that is not a JSON message (an error, or not JSON) is returned as it is. When nothing
 // is repaired, out is body itself and notes is nil.
-func RepairMessage(body []byte) (out []byte, notes []string, abort *RepairAbort) {
-	s := str(body)
+func RepairMessage(msg []byte) (out []byte, notes []string, abort *RepairAbort) {
+	s := str(msg)
 	if !gjson.Valid(s) || gjson.Get(s, "type").Str != "message" {
-		return body, nil, nil
+		return msg, nil, nil
 	}
-	out = body
+	out = msg
 	var err error
 	text, lastTool := 0, false
 	content := gjson.Get(s, "content")
@@ -601,8 +601,8 @@ func RepairMessage(body []byte) (out []byte, notes []string, abort *RepairAbort)
 		}
 	}
 	for _, p := range paths {
-		if out, err = sjson.SetRawBytes(out, p, []byte("{}")); err != nil {
-			return body, nil, nil
+		if out, err = body.SetRaw(out, p, []byte("{}")); err != nil {
+			return msg, nil, nil
 		}
 		notes = append(notes, NoteToolInputEmpty)
 	}
@@ -611,8 +611,8 @@ func RepairMessage(body []byte) (out []byte, notes []string, abort *RepairAbort)
 		if lastTool {
 			reason = toolUseReason
 		}
-		if out, err = sjson.SetBytes(out, "stop_reason", reason); err != nil {
-			return body, nil, nil
+		if out, err = body.Set(out, "stop_reason", reason); err != nil {
+			return msg, nil, nil
 		}
 		notes = append(notes, noteStopReason+reason)
 	}
@@ -620,20 +620,20 @@ func RepairMessage(body []byte) (out []byte, notes []string, abort *RepairAbort)
 	u := gjson.Get(s, "usage")
 	switch {
 	case !u.IsObject():
-		out, err = sjson.SetRawBytes(out, "usage",
+		out, err = body.SetRaw(out, "usage",
 			[]byte(`{"input_tokens":0,"output_tokens":`+strconv.Itoa(estimate)+`}`))
 		notes = append(notes, NoteUsage)
 	case u.Get("input_tokens").Type != gjson.Number || u.Get("output_tokens").Type != gjson.Number:
 		if u.Get("input_tokens").Type != gjson.Number {
-			out, err = sjson.SetBytes(out, "usage.input_tokens", 0)
+			out, err = body.Set(out, "usage.input_tokens", 0)
 		}
 		if err == nil && u.Get("output_tokens").Type != gjson.Number {
-			out, err = sjson.SetBytes(out, "usage.output_tokens", estimate)
+			out, err = body.Set(out, "usage.output_tokens", estimate)
 		}
 		notes = append(notes, NoteUsage)
 	}
 	if err != nil {
-		return body, nil, nil
+		return msg, nil, nil
 	}
 	return out, notes, nil
 }
