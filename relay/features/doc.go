@@ -1,28 +1,30 @@
-// Package features knows which Messages API features each provider type supports, finds the
-// features a request uses, and adapts the request to the provider before it is forwarded.
+// Package features is the relay's feature policy: which Messages API features each provider
+// type supports, and what to do with a request that uses one. It reads and edits no bytes
+// itself: relay/body finds what a request holds and makes the edits the actions ask for.
 //
 // The feature matrix (matrix_data.go) is the single source of truth: provider type × feature →
 // support (full, partial, none, unknown), default action (pass, strip, degrade, refuse), a note
-// and the evidence. A provider's `features:` configuration overrides actions by feature name
-// (ValidateOverrides checks it at load time). Render prints the matrix for the CLI and README.
+// and the evidence. What a provider accepts is decided there, the anthropic-beta allowlists
+// included (betas.go, applied by FilterBetas, the one filter). A provider's `features:`
+// configuration overrides actions by feature name (ValidateConfig checks every provider of a
+// loaded configuration; whoever loads one calls it). Render prints the matrix for the CLI and
+// README; the dialect table (dialect.go) says how each provider's errors become Anthropic's.
 //
 // The relay calls, per upstream attempt:
 //
-//	u := features.Detect(body, r.Header.Values("anthropic-beta")) // one pass, no unmarshal
+//	req := body.Read(...)                                  // validated, top level read (relay/body)
+//	u := features.UsageOf(req, betas, row.NeedsDeep())     // the nested walk only when the row acts on it
 //	u.CountTokens = isCountTokensRoute
-//	d := features.Decide(p.Type, p.Features, u)
+//	d := row.Decide(&u)
 //	d.ProviderName = p.Name
 //	if r := d.Refusal(); r != nil { answer r.Status, r.Type, r.Message }
 //	if u.CountTokens && d.Action(features.CountTokens) == features.Degrade {
-//		answer {"input_tokens": features.Estimate(body)} with x-ccrelay-degraded: count_tokens=estimated
+//		answer {"input_tokens": estimate.Tokens(body)} with x-ccrelay-degraded: count_tokens=estimated
 //	}
-//	if d.NeedsInline() { body, err = inliner.Inline(ctx, body) } // err is a *Refusal
+//	if d.NeedsInline() { body, err = fetcher.Inline(ctx, body) } // relay/fetch; err: FetchRefusal
 //	body, notes, err := features.Apply(body, d, features.MaxTokensCeiling(p.Type, upstreamModel))
 //	send d.Betas as anthropic-beta (bedrock: the body's anthropic_beta), notes as x-ccrelay-degraded
 //
-// Detect, Apply, Estimate and Inline never unmarshal the body. They read it in one pass with a
-// small allocation-free scanner (scan.go: it finds where each value starts and ends, which
-// gjson's ForEach cannot do without unescaping every string it passes) and gjson for the few
-// values they need; they edit it with sjson, so every byte that is not edited is forwarded
-// unchanged.
+// Apply expresses each action as edits of relay/body (body.Edits), made in one copy of the body
+// as sjson makes them, so every byte that is not edited is forwarded unchanged.
 package features
