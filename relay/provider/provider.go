@@ -2,8 +2,8 @@
 // response back into the Anthropic Messages API wire format.
 //
 // There is one file per provider type. Each type has an Adapter (URL, headers, body edits made
-// with sjson, response conversion) and an Authenticator that runs last, over the final bytes, so
-// that a signature (SigV4) covers exactly what is sent. New chooses both with a single switch.
+// through relay/body, response conversion) and an Authenticator that runs last, over the final
+// bytes, so that a signature (SigV4) covers exactly what is sent. New chooses both with a single switch.
 package provider
 
 import (
@@ -31,7 +31,7 @@ type Call struct {
 	// Stream reports whether the client asked for SSE.
 	Stream bool
 	// Body is the request body to send: the client's bytes with the model already mapped and the
-	// feature decisions applied. Adapters edit it only with sjson and never re-marshal it.
+	// feature decisions applied. Adapters edit it only through relay/body and never re-marshal it.
 	Body []byte
 	// Header holds the inbound headers that may be forwarded (hop-by-hop headers and client
 	// credentials already removed). Adapters may edit it.
