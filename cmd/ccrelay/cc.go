@@ -204,7 +204,7 @@ func relayConfig(flag string) (*config.Config, string, error) {
 	if path == "" {
 		return config.FromEnv(os.LookupEnv), "the default configuration (no configuration file found)", nil
 	}
-	cfg, err := config.Load(path)
+	cfg, err := loadFile(path)
 	if err != nil {
 		return nil, "", err
 	}
