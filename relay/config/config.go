@@ -100,6 +100,54 @@ type Server struct {
 	// UsageLog is the file that receives one JSON line per finished request (tokens, cost,
 	// attempts, timings); "" writes none. It is reopened on SIGHUP, for log rotation.
 	UsageLog string `yaml:"usage_log" toml:"usage_log"`
+	// State says where the relay keeps the state that must hold across instances (rate
+	// buckets, cooldowns, rejected keys, circuits, affinity); absent: in process.
+	State State `yaml:"state" toml:"state"`
+}
+
+// Defaults of server.state.redis.
+const (
+	DefaultStateKeyPrefix = "ccrelay:"
+	DefaultStateTimeout   = 50 * time.Millisecond
+)
+
+// State configures shared state (server.state).
+type State struct {
+	// Redis, when set, shares the state of every instance configured with the same Redis and
+	// key prefix.
+	Redis *RedisState `yaml:"redis" toml:"redis"`
+}
+
+// RedisState is server.state.redis.
+type RedisState struct {
+	// URL is the Redis server: redis://[user:password@]host:port[/db], rediss:// for TLS, or
+	// unix:///path. It may hold a password: the relay never logs it.
+	URL string `yaml:"url" toml:"url"`
+	// KeyPrefix starts every key the relay writes; absent: "ccrelay:". Instances that must share
+	// their state use the same prefix.
+	KeyPrefix *string `yaml:"key_prefix" toml:"key_prefix"`
+	// ExpectedInstances is how many instances normally share the state; absent: 1. While Redis
+	// is unreachable each instance serves on local state with every limit divided by it.
+	ExpectedInstances *int `yaml:"expected_instances" toml:"expected_instances"`
+	// Timeout bounds one call to Redis; absent: 50ms. A call that takes longer counts as Redis
+	// being unreachable.
+	Timeout Duration `yaml:"timeout" toml:"timeout"`
+}
+
+// Prefix returns key_prefix, or its default when absent.
+func (r *RedisState) Prefix() string {
+	if r.KeyPrefix == nil {
+		return DefaultStateKeyPrefix
+	}
+	return *r.KeyPrefix
+}
+
+// Instances returns expected_instances, or 1 when absent.
+func (r *RedisState) Instances() int {
+	if r.ExpectedInstances == nil {
+		return 1
+	}
+	return *r.ExpectedInstances
 }
 
 // Fetch configures fetch-and-inline of URL sources. Private, loopback and link-local

@@ -89,7 +89,7 @@ func TestParseReportsEveryProblemWithFileLineAndPath(t *testing.T) {
 			providers:
 			- {name: a, type: ollama}
 			`,
-			want: []string{`c.yaml:2: server.colour: unknown key "colour"; known keys here: auth, fetch, listen, log_level, max_body_bytes, max_header_bytes, metrics_listen, reload, stream_keepalive, timeouts, usage_log`},
+			want: []string{`c.yaml:2: server.colour: unknown key "colour"; known keys here: auth, fetch, listen, log_level, max_body_bytes, max_header_bytes, metrics_listen, reload, state, stream_keepalive, timeouts, usage_log`},
 		},
 		{
 			name: "a wrong type names the full key path and what was expected",

@@ -103,6 +103,52 @@ func (c *Config) checkServer(k *checker) {
 	if s.LogLevel != "" && !slices.Contains(LogLevels, s.LogLevel) {
 		k.bad("server.log_level", "unknown log level %q; %s", s.LogLevel, oneOf(LogLevels))
 	}
+	if rs := s.State.Redis; rs != nil {
+		if err := checkRedisURL(rs.URL); err != nil {
+			k.bad("server.state.redis.url", "%v", err)
+		}
+		if n := rs.Instances(); n < 1 {
+			k.bad("server.state.redis.expected_instances", "want a number of instances of at least 1, got %d", n)
+		}
+		if p := rs.Prefix(); strings.ContainsAny(p, "{} \t\r\n") {
+			k.bad("server.state.redis.key_prefix", "want a prefix without braces or spaces (the relay puts each key's hash tag in braces), got %q", p)
+		}
+	}
+}
+
+// checkRedisURL checks server.state.redis.url: redis:// or rediss:// with a host, or unix://
+// with a path. Its errors never quote the URL, which may hold a password.
+func checkRedisURL(s string) error {
+	if s == "" {
+		return fmt.Errorf("a Redis URL is required, such as redis://127.0.0.1:6379/0")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("want a URL such as redis://127.0.0.1:6379/0; this one does not parse")
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Hostname() == "" {
+			return fmt.Errorf("want a host, as in redis://127.0.0.1:6379/0")
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("want a port number from 1 to 65535, got %q", p)
+			}
+		}
+		if db := strings.Trim(u.Path, "/"); db != "" {
+			if n, err := strconv.Atoi(db); err != nil || n < 0 {
+				return fmt.Errorf("want a database number after the host, got %q", db)
+			}
+		}
+	case "unix":
+		if u.Path == "" {
+			return fmt.Errorf("want a socket path, as in unix:///run/redis.sock")
+		}
+	default:
+		return fmt.Errorf("want a redis://, rediss:// or unix:// URL, got scheme %q", u.Scheme)
+	}
+	return nil
 }
 
 // checkListen checks a host:port address.

@@ -100,6 +100,43 @@ func TestValidateReportsEachRule(t *testing.T) {
 			},
 		},
 		{
+			name: "server.state.redis needs a Redis URL and at least one instance, and never quotes the URL",
+			src: `
+			providers:
+			- {name: a, type: ollama}
+			server:
+			  state:
+			    redis: {url: "http://user:s3cret@cache:6379", expected_instances: 0, key_prefix: "{x}"}
+			`,
+			want: []string{
+				`c.yaml:5: server.state.redis.url: want a redis://, rediss:// or unix:// URL, got scheme "http"`,
+				`c.yaml:5: server.state.redis.expected_instances: want a number of instances of at least 1, got 0`,
+				`c.yaml:5: server.state.redis.key_prefix: want a prefix without braces or spaces (the relay puts each key's hash tag in braces), got "{x}"`,
+			},
+		},
+		{
+			name: "a Redis URL without a host, with a bad port or database",
+			src: `
+			providers:
+			- {name: a, type: ollama}
+			server:
+			  state:
+			    redis:
+			      url: "redis://:pw@cache:99999/x"
+			`,
+			want: []string{`c.yaml:6: server.state.redis.url: want a port number from 1 to 65535, got "99999"`},
+		},
+		{
+			name: "a valid server.state.redis",
+			src: `
+			providers:
+			- {name: a, type: ollama}
+			server:
+			  state:
+			    redis: {url: "redis://:pw@cache:6379/2", key_prefix: "team-a:", expected_instances: 3, timeout: 20ms}
+			`,
+		},
+		{
 			name: "a bad strategy lists the valid ones",
 			src: `
 			providers:
