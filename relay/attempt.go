@@ -127,7 +127,8 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, pn *planner
 			r.answerEstimate(w, in, pl, &log)
 			return
 		}
-		if ok, _ := r.router.Allow(u.cfg.Name); !ok {
+		ok, probe := r.router.Allow(u.cfg.Name)
+		if !ok {
 			log.fail(r.circuitFailure(u))
 			allLimited = false
 			continue
@@ -141,7 +142,12 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, pn *planner
 				r.finish(w, &log, allLimited, soonest)
 				return
 			}
-			lease, waited, err := r.lease(req, in, u, mayWait)
+			lease, waited, err := r.lease(req, in, u, mayWait, !probe && len(tried) == 0)
+			if errors.Is(err, errCircuitShared) {
+				log.fail(r.circuitFailure(u))
+				allLimited = false
+				break
+			}
 			if err != nil {
 				var un *keys.Unavailable
 				if errors.As(err, &un) {
@@ -278,7 +284,32 @@ func keysFailure(u *upstream, un *keys.Unavailable) *failure {
 // lease takes a key from the provider's pool, preferring the session's key for prompt-cache
 // affinity. With mayWait, it waits up to routing.max_wait for a rate-limited key (honouring
 // its retry-after) and reports whether it waited; it never queues a request longer.
-func (r *Relay) lease(req *http.Request, in *inbound, u *upstream, mayWait bool) (*keys.Lease, bool, error) {
+//
+// With shared state, the key is admitted by the shared state too (shared.admit; circuit asks
+// it to check the provider's circuit as well): a key it holds back is given back and another
+// taken, and an open circuit is errCircuitShared.
+func (r *Relay) lease(req *http.Request, in *inbound, u *upstream, mayWait, circuit bool) (*keys.Lease, bool, error) {
+	if r.shared == nil {
+		return r.leaseLocal(req, in, u, mayWait)
+	}
+	for tries := 0; ; tries++ {
+		l, waited, err := r.leaseLocal(req, in, u, mayWait)
+		if err != nil {
+			return l, waited, err
+		}
+		err = r.shared.admit(req.Context(), u, l, len(in.body)/4, circuit)
+		if err == nil || errors.Is(err, errCircuitShared) || tries > u.pool.Len() {
+			if err != nil {
+				return nil, false, err
+			}
+			return l, waited, nil
+		}
+		circuit = false
+	}
+}
+
+// leaseLocal is lease from the pool alone.
+func (r *Relay) leaseLocal(req *http.Request, in *inbound, u *upstream, mayWait bool) (*keys.Lease, bool, error) {
 	est := len(in.body) / 4
 	if !r.sticky {
 		return r.leaseAny(req, u, est, mayWait)
@@ -535,6 +566,9 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 		h.Set(hdrDegraded, strings.Join(call.Degraded, "; "))
 		u.count(call.Degraded...)
 		r.log.Info("degraded", "provider", u.cfg.Name, "notes", strings.Join(call.Degraded, "; "))
+	}
+	if status < 300 && in.session != "" && r.sticky {
+		r.shareBinding(in.pinKey(), u, lease.Index())
 	}
 	// The response is committed: no other candidate will be tried, so the body is no longer
 	// needed (a long stream holds none).

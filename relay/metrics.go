@@ -10,6 +10,7 @@ import (
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/pricing"
 	"github.com/ccrelay/ccrelay/relay/route"
+	"github.com/ccrelay/ccrelay/relay/state"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -373,6 +374,7 @@ func (r *Relay) serveMetrics(w *recorder, req *http.Request) {
 type stateCollector struct {
 	m                          *metrics
 	keyState, circuit, feature *prometheus.Desc
+	sharedUp, sharedFallbacks  *prometheus.Desc
 }
 
 func newStateCollector(m *metrics) *stateCollector {
@@ -387,6 +389,12 @@ func newStateCollector(m *metrics) *stateCollector {
 		feature: prometheus.NewDesc("ccrelay_feature_actions_total",
 			"What the relay did about a feature a provider cannot serve as asked, by action: refused, stripped, degraded, repaired.",
 			[]string{"provider", "feature", "action"}, nil),
+		sharedUp: prometheus.NewDesc("ccrelay_shared_state_up",
+			"1 while the shared state (server.state.redis) is reachable, 0 while the relay serves on local state with each limit divided by expected_instances. Absent without server.state.",
+			nil, nil),
+		sharedFallbacks: prometheus.NewDesc("ccrelay_shared_state_fallbacks_total",
+			"Shared-state operations served from local state because Redis was unreachable.",
+			nil, nil),
 	}
 }
 
@@ -395,11 +403,21 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.keyState
 	ch <- c.circuit
 	ch <- c.feature
+	ch <- c.sharedUp
+	ch <- c.sharedFallbacks
 }
 
 // Collect reads the current relay's key pools, circuits and feature counters.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	r := c.m.view.Load().r
+	if st, ok := r.state.(*state.Redis); ok && r.shared != nil {
+		up := 0.0
+		if st.Up() {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.sharedUp, prometheus.GaugeValue, up)
+		ch <- prometheus.MustNewConstMetric(c.sharedFallbacks, prometheus.CounterValue, float64(st.Fallbacks()))
+	}
 	open := map[string]bool{}
 	for _, s := range r.router.Snapshot() {
 		open[s.Name] = s.State != route.Closed

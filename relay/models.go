@@ -344,8 +344,11 @@ func (r *Relay) serveHealth(w *recorder, req *http.Request) {
 			serving++
 		}
 	}
+	shared, degraded := r.sharedHealth()
 	if serving == 0 {
 		status, word = http.StatusServiceUnavailable, "unavailable"
+	} else if degraded != "" {
+		word = "degraded"
 	}
 	if r.authError(req) != nil {
 		brief := make([]providerHealth, len(ps))
@@ -354,14 +357,17 @@ func (r *Relay) serveHealth(w *recorder, req *http.Request) {
 		}
 		writeJSON(w, status, struct {
 			Status    string           `json:"status"`
+			Degraded  string           `json:"degraded,omitempty"`
 			Providers []providerHealth `json:"providers"`
-		}{word, brief})
+		}{word, degraded, brief})
 		return
 	}
 	writeJSON(w, status, struct {
-		Status    string           `json:"status"`
-		Providers []providerStatus `json:"providers"`
-	}{word, ps})
+		Status      string           `json:"status"`
+		Degraded    string           `json:"degraded,omitempty"`
+		SharedState *sharedHealth    `json:"shared_state,omitempty"`
+		Providers   []providerStatus `json:"providers"`
+	}{word, degraded, shared, ps})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

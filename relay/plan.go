@@ -76,7 +76,7 @@ func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) (*plan
 		}
 	}
 	if r.sticky && preferred == "" && in.session != "" {
-		if b, ok := r.affinity.Get(in.pinKey()); ok {
+		if b, ok := r.binding(in.pinKey()); ok {
 			preferred = b.Provider
 		}
 	}

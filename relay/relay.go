@@ -59,6 +59,9 @@ type Options struct {
 	// requests in flight and spend): a Redis-backed store shared by every relay of a team, or
 	// nil for an in-process one (on a reload, the previous relay's).
 	State state.Store
+	// stateProbe is how often an unreachable Redis is probed; 0 means state.DefaultProbeEvery.
+	// Tests shorten it.
+	stateProbe time.Duration
 }
 
 // Relay is the http.Handler that serves the Anthropic Messages API.
@@ -92,8 +95,17 @@ type Relay struct {
 	getenv func(string) string
 	// bg is the state of what Start runs (health.go).
 	bg background
-	// state is Options.State, or an in-process store.
+	// state is where state shared across instances lives: Options.State; else, with
+	// server.state.redis, a Redis store; else an in-process one (on a reload, the previous
+	// relay's when server.state did not change).
 	state state.Store
+	// shared mirrors the state of the key pools, the router and the affinity tables through
+	// state (shared.go); nil without server.state.redis, and then nothing of theirs is shared.
+	shared *shared
+	// stateProbe is Options.stateProbe.
+	stateProbe time.Duration
+	// ownState reports that the relay opened state (and Close closes it).
+	ownState bool
 	// clients are the client keys (server.auth.api_key and keys) with their policy; prices
 	// prices requests for the keys' budgets (nil when no key has one).
 	clients *clientkey.Table
@@ -114,6 +126,9 @@ type upstream struct {
 	discovered discoveredState
 	// health is the provider's reachability as the last probe found it (health.go).
 	health healthState
+	// keyIDs name the provider's keys in the shared state (shared.go), in configuration
+	// order; nil without server.state.
+	keyIDs []string
 
 	// counts are the feature-matrix counters shown in /v1/providers: "feature=action" of every
 	// strip and degradation, and "feature=refused" of every refusal.
@@ -162,6 +177,7 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		configHash: opts.ConfigHash,
 		now:        opts.Now,
 		getenv:     opts.Getenv,
+		stateProbe: opts.stateProbe,
 		maxBody:    cfg.Server.MaxBodyBytes,
 		idle:       cfg.Server.Timeouts.StreamIdle.Or(config.DefaultStreamIdleTimeout),
 	}
@@ -186,12 +202,8 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 		r.now = time.Now
 	}
 	r.started = r.now()
-	r.state = opts.State
-	if r.state == nil && opts.previous != nil {
-		r.state = opts.previous.state // spend and limits carry over a reload
-	}
-	if r.state == nil {
-		r.state = state.NewLocal(r.now)
+	if err := r.openState(opts.State, opts.previous); err != nil {
+		return nil, err
 	}
 	r.clients = clientkey.New(cfg.Server.Auth, r.state, r.now)
 	for _, k := range cfg.Server.Auth.Keys {
@@ -234,6 +246,9 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 	}
 	if opts.previous != nil {
 		r.adopt(opts.previous)
+	}
+	if r.cfg.Server.State.Redis != nil {
+		r.shared = newShared(r, r.state)
 	}
 	r.metrics = newMetrics(r, opts.previous)
 	r.observers = append(r.observers[:len(r.observers):len(r.observers)], r.metrics)

@@ -60,6 +60,9 @@ func (rl *Reloader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rl.cur.Load().ServeHTTP(w, req)
 }
 
+// Close closes the current relay's connections to its shared state (Relay.Close).
+func (rl *Reloader) Close() error { return rl.cur.Load().Close() }
+
 // Current returns the relay that serves new requests.
 func (rl *Reloader) Current() *Relay { return rl.cur.Load() }
 
@@ -110,6 +113,9 @@ func (rl *Reloader) Reload(ctx context.Context, cfg *config.Config, hash string)
 		return "", err
 	}
 	rl.cur.Store(r)
+	if old.state != r.state {
+		old.Close() // a new server.state: requests in flight on the old one finish on local state
+	}
 	if rl.started {
 		rl.stopBG()
 		bg, stop := context.WithCancel(rl.ctx)

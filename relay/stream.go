@@ -231,7 +231,7 @@ func (r *Relay) relayStream(w *recorder, req *http.Request, u *upstream, resp *h
 				gjson.GetBytes(ev.Data, "content_block.type").Str == "thinking"
 		case "content_block_delta":
 			if thinking && bytes.Contains(ev.Data, []byte(`"signature_delta"`)) {
-				r.sigs.Remember(gjson.GetBytes(ev.Data, "delta.signature").Str, u.cfg.Name)
+				r.rememberSignature(gjson.GetBytes(ev.Data, "delta.signature").Str, u.cfg.Name)
 			}
 		}
 		idle.event()

@@ -25,6 +25,8 @@ import (
 func (r *Relay) thinkingOrigin(body []byte) (origin string, has bool) {
 	key := []byte(`"signature"`)
 	var at []int // the occurrences of key in one window, in order
+	// unknown are the latest signatures this relay does not know, for the shared state.
+	var unknown [][]byte
 	// Windows from the end: the search costs what lies after the latest known signature, not
 	// the whole body. A window ends len(key)-1 bytes into the next one, so that an occurrence
 	// across their border is found exactly once.
@@ -48,14 +50,24 @@ func (r *Relay) thinkingOrigin(body []byte) (origin string, has bool) {
 			if p, found := r.sigs.LookupBytes(sig); found {
 				return p, true
 			}
+			if r.shared != nil && len(unknown) < sharedSigLookups {
+				unknown = append(unknown, sig)
+			}
 		}
 		if start == 0 {
 			break
 		}
 		end = start + len(key) - 1
 	}
+	if p := r.sharedOrigin(unknown); p != "" {
+		return p, true
+	}
 	return "", has || bytes.Contains(body, []byte(`"redacted_thinking"`))
 }
+
+// sharedSigLookups bounds how many of a history's latest signatures are looked up in the
+// shared state when this relay knows none of them.
+const sharedSigLookups = 8
 
 // signatureWindow is how much of a body thinkingOrigin searches at a time, from the end.
 const signatureWindow = 64 << 10
@@ -173,7 +185,7 @@ func stripThinking(b []byte) ([]byte, int, error) {
 // rememberSignatures records the signatures of a non-streamed response's thinking blocks.
 func (r *Relay) rememberSignatures(body []byte, provider string) {
 	gjson.GetBytes(body, `content.#(type=="thinking")#.signature`).ForEach(func(_, s gjson.Result) bool {
-		r.sigs.Remember(s.Str, provider)
+		r.rememberSignature(s.Str, provider)
 		return true
 	})
 }

@@ -14,7 +14,18 @@ type Lease struct {
 	charged  float64 // tokens charged to the tpm bucket up front
 	probe    bool    // the lease probes a rejected key
 	released bool    // guarded by pool.mu
+	// then is told of the release (Then); nil for none.
+	then func(Outcome, Verdict)
 }
+
+// Then sets f to be called once, after the lease is released, with the outcome and what
+// Release did to the key: the relay's shared state learns from it. Set it before Release,
+// from the goroutine that holds the lease.
+func (l *Lease) Then(f func(Outcome, Verdict)) { l.then = f }
+
+// Charged returns the tokens charged to the key's tpm bucket up front (the estimate, at most
+// the bucket); 0 when the key has no tpm limit.
+func (l *Lease) Charged() float64 { return l.charged }
 
 // Key returns the leased credential; "" for a pool without keys.
 func (l *Lease) Key() string { return l.key }
@@ -76,17 +87,26 @@ type Verdict struct {
 //
 // Releasing a lease again does nothing and returns a zero Verdict.
 func (l *Lease) Release(o Outcome) Verdict {
+	v, first := l.release(o)
+	if first && l.then != nil {
+		l.then(o, v)
+	}
+	return v
+}
+
+// release is Release; first reports that the lease was not released before.
+func (l *Lease) release(o Outcome) (Verdict, bool) {
 	p := l.pool
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if l.released {
-		return Verdict{}
+		return Verdict{}, false
 	}
 	l.released = true
 	if l.index < 0 {
 		p.keyless--
-		return Verdict{}
+		return Verdict{}, true
 	}
 	k := p.keys[l.index]
 	k.inFlight--
@@ -132,7 +152,7 @@ func (l *Lease) Release(o Outcome) Verdict {
 			v.Reenabled = true
 		}
 	}
-	return v
+	return v, true
 }
 
 // reject takes k out of rotation after the provider rejected it with status (0: unknown). A

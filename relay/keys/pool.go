@@ -185,6 +185,11 @@ type key struct {
 	disabledUntil time.Time
 	retry         time.Duration
 	probing       bool
+
+	// heldUntil keeps the key out of leases, for heldBy: a limit that holds across relays
+	// sharing their state (Hold). Zero without shared state.
+	heldUntil time.Time
+	heldBy    string
 }
 
 // NewPool returns the pool of a provider's keys. strategy is one of config.KeyStrategies ("" and
@@ -426,6 +431,9 @@ func (k *key) wait(now time.Time, est float64) (d time.Duration, why string, rej
 	}
 	if k.coolUntil.After(now) {
 		later(k.coolUntil.Sub(now), "cooling down after 429")
+	}
+	if k.heldUntil.After(now) {
+		later(k.heldUntil.Sub(now), k.heldBy)
 	}
 	if k.rpm != nil {
 		later(k.rpm.wait(now, 1), "rpm_limit reached")

@@ -116,13 +116,21 @@ func (r *Router) Report(provider string, ok bool) { r.report(provider, ok, "") }
 func (r *Router) Fail(provider, cause string) { r.report(provider, false, cause) }
 
 func (r *Router) report(provider string, ok bool, cause string) {
+	rep := r.reportLocked(provider, ok, cause)
+	if r.onReport != nil {
+		r.onReport(rep)
+	}
+}
+
+func (r *Router) reportLocked(provider string, ok bool, cause string) Reported {
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	b := r.breakerLocked(provider)
+	rep := Reported{Provider: provider, OK: ok, Cause: cause}
 	if ok {
 		*b = breaker{lastFailure: b.lastFailure, cause: b.cause}
-		return
+		return rep
 	}
 	b.cause = cause
 	b.failures++
@@ -131,12 +139,19 @@ func (r *Router) report(provider string, ok bool, cause string) {
 	case Closed:
 		if b.failures >= r.threshold {
 			b.open, b.openedAt = true, now
+			rep.Opened = true
 		}
 	case HalfOpen:
 		b.openedAt, b.probeAt, b.waived = now, time.Time{}, false
+		rep.Opened = true
 	}
 	// Open and cooling down: the failure of a request sent before the circuit opened changes
 	// nothing but the count.
+	rep.Failures = b.failures
+	if b.open {
+		rep.OpenedAt = b.openedAt
+	}
+	return rep
 }
 
 // Skip says why a provider's circuit keeps requests away: for how much longer, after how

@@ -55,6 +55,9 @@ type Router struct {
 	rr       uint64
 	current  map[string]int // smooth weighted round-robin state
 	breakers map[string]*breaker
+
+	// onReport is told of every reported attempt (OnReport); nil for none.
+	onReport func(Reported)
 }
 
 type prefixRoute struct {
