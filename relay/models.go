@@ -344,7 +344,7 @@ func (r *Relay) serveHealth(w *recorder, req *http.Request) {
 			serving++
 		}
 	}
-	shared, degraded := r.sharedHealth()
+	shared, degraded := r.sharedHealth(req.Context())
 	if serving == 0 {
 		status, word = http.StatusServiceUnavailable, "unavailable"
 	} else if degraded != "" {

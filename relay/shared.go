@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -51,6 +52,8 @@ type shared struct {
 	// dirty is, per provider, whether the store may hold failures or an open circuit that a
 	// success must clear.
 	dirty map[string]*atomic.Bool
+	// share is the store's Share as admit last saw it (math.Float64bits).
+	share atomic.Uint64
 }
 
 // TTLs of the shared records.
@@ -83,7 +86,21 @@ func newShared(r *Relay, st state.Store) *shared {
 		}
 	}
 	r.router.OnReport(s.reported)
+	s.share.Store(math.Float64bits(st.Share()))
 	return s
+}
+
+// shareNow returns the store's Share. When it changed since the last call (Redis was lost or
+// found again), the keys held back by the rates of the other state are released: a rate
+// refused by the local fallback says nothing about Redis, and the other way round.
+func (s *shared) shareNow() float64 {
+	share := s.st.Share()
+	if bits := math.Float64bits(share); s.share.Swap(bits) != bits {
+		for _, u := range s.r.upstreams {
+			u.pool.Unhold()
+		}
+	}
+	return share
 }
 
 // openState sets r.state: the store given (Options.State); else prev's when it had the same
@@ -158,7 +175,7 @@ func (s *shared) admit(ctx context.Context, u *upstream, l *keys.Lease, est int,
 		iFails = at(state.Add(providerName("fails", u.cfg.Name), 0, sharedFailsTTL))
 	}
 	var kc config.Key
-	share := s.st.Share()
+	share := s.shareNow()
 	charged := int64(0)
 	if idx >= 0 {
 		kc = u.cfg.Keys[idx]
@@ -176,7 +193,7 @@ func (s *shared) admit(ctx context.Context, u *upstream, l *keys.Lease, est int,
 		return nil
 	}
 	s.st.Batch(ctx, ops[:n])
-	if now := s.st.Share(); now != share && (iRPM >= 0 || iTPM >= 0) {
+	if now := s.shareNow(); now != share && (iRPM >= 0 || iTPM >= 0) {
 		// The store lost Redis during the call: the rates were taken from local state with
 		// the whole limit. Take them again with the local share.
 		s.refund(ops[:n], iRPM, iTPM)
@@ -441,14 +458,16 @@ type sharedHealth struct {
 	Share float64 `json:"share"`
 }
 
-// sharedHealth describes the shared state for /health, and says "shared state unreachable"
-// while the relay serves on local state; nil and "" without server.state.
-func (r *Relay) sharedHealth() (*sharedHealth, string) {
+// sharedHealth describes the shared state for /health (asking Redis whether it answers), and
+// says "shared state unreachable" while the relay serves on local state; nil and "" without
+// server.state.
+func (r *Relay) sharedHealth(ctx context.Context) (*sharedHealth, string) {
 	st, ok := r.state.(*state.Redis)
 	if !ok || r.shared == nil {
 		return nil, ""
 	}
-	h := &sharedHealth{Backend: "redis", Address: st.Address(), Reachable: st.Up(), Share: st.Share()}
+	up := st.Check(ctx)
+	h := &sharedHealth{Backend: "redis", Address: st.Address(), Reachable: up, Share: st.Share()}
 	if !h.Reachable {
 		return h, "shared state unreachable"
 	}

@@ -38,3 +38,13 @@ func (p *Pool) Hold(index int, until time.Time, why string) {
 	k := p.keys[index]
 	k.heldUntil, k.heldBy = until, why
 }
+
+// Unhold lifts every Hold: the limits they came from no longer apply (the relay lost, or
+// found again, the state it shares with others).
+func (p *Pool) Unhold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range p.keys {
+		k.heldUntil, k.heldBy = time.Time{}, ""
+	}
+}

@@ -181,6 +181,22 @@ func (r *Redis) Close() error {
 // Up reports whether Redis is reachable (as far as the last call or probe knows).
 func (r *Redis) Up() bool { return r.up.Load() }
 
+// Check asks a reachable Redis whether it still answers (PING, within the timeout), so that
+// an idle relay's health says the truth; an unreachable one is left to the background probe.
+// It reports whether Redis is reachable.
+func (r *Redis) Check(ctx context.Context) bool {
+	if !r.up.Load() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
+	defer cancel()
+	if err := r.c.Load().Ping(ctx).Err(); err != nil {
+		r.down(err)
+		return false
+	}
+	return true
+}
+
 // Fallbacks returns how many operations were served from local state because Redis was
 // unreachable.
 func (r *Redis) Fallbacks() int64 { return r.fallbacks.Load() }
