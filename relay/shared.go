@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,9 +27,11 @@ import (
 // affinity tables: the shared state is read into them (mirrored) where a decision needs it,
 // and what this relay learns is written back. An attempt costs one round trip to the store
 // (admit): the provider's circuit, the key's cooldown and rejection, and the key's rpm and tpm
-// rates charged atomically (GCRA in Lua). Writes that others must see before this relay
-// answers (a cooldown, a rejection, a circuit opening, a new session binding) are made before
-// it answers; the rest (the tpm correction, refreshes) are sent in the background.
+// rates charged atomically (GCRA in Lua), with the key's last tpm correction. Writes that
+// others must see before this relay answers (a cooldown, a rejection, a circuit opening, a new
+// session binding) are made before it answers; the rest are sent in the background: a tpm
+// correction that no admit sent within 250 ms, a session binding's refresh every 5 minutes.
+// A session or a signature this relay does not know costs one more round trip to look up.
 //
 // The store's keys (the Redis store adds its prefix and puts each in a hash tag):
 //
@@ -54,6 +57,20 @@ type shared struct {
 	dirty map[string]*atomic.Bool
 	// share is the store's Share as admit last saw it (math.Float64bits).
 	share atomic.Uint64
+	// pending is, per provider and key (in configuration order), the tpm correction not yet
+	// sent: the next admit of the key sends it in its round trip, or a timer armed by released
+	// does within pendingFlush.
+	pending map[string][]pendingTPM
+	// refreshedMu guards refreshed: when this relay last wrote each session's binding, so that
+	// a session's requests refresh the shared binding every sessionRefresh, not every time.
+	refreshedMu sync.Mutex
+	refreshed   map[string]time.Time
+}
+
+// pendingTPM is a key's tpm correction not yet sent.
+type pendingTPM struct {
+	tokens atomic.Int64
+	armed  atomic.Bool
 }
 
 // TTLs of the shared records.
@@ -61,6 +78,12 @@ const (
 	sharedFailsTTL   = 10 * time.Minute
 	sharedSessionTTL = route.DefaultAffinityTTL
 	sharedSigTTL     = 24 * time.Hour
+	// sessionRefresh is how often a session's requests write its unchanged binding again.
+	sessionRefresh = 5 * time.Minute
+	// maxRefreshed bounds the sessions whose last write is remembered.
+	maxRefreshed = 10_000
+	// pendingFlush is how long a tpm correction may wait for the key's next admit.
+	pendingFlush = 250 * time.Millisecond
 )
 
 // errCircuitShared is admit's error when the provider's circuit is open in the shared state.
@@ -73,12 +96,14 @@ var errKeyShared = errors.New("relay: the key is held back by the shared state")
 // newShared returns the shared side of r on st.
 func newShared(r *Relay, st state.Store) *shared {
 	s := &shared{r: r, st: st, threshold: r.cfg.Routing.CircuitBreaker.FailureThreshold,
-		cooldown: r.cfg.Routing.CircuitBreaker.Cooldown.Or(route.DefaultCooldown), dirty: map[string]*atomic.Bool{}}
+		cooldown: r.cfg.Routing.CircuitBreaker.Cooldown.Or(route.DefaultCooldown), dirty: map[string]*atomic.Bool{},
+		pending: map[string][]pendingTPM{}, refreshed: map[string]time.Time{}}
 	if s.threshold <= 0 {
 		s.threshold = route.DefaultFailureThreshold
 	}
 	for _, u := range r.upstreams {
 		s.dirty[u.cfg.Name] = &atomic.Bool{}
+		s.pending[u.cfg.Name] = make([]pendingTPM, len(u.cfg.Keys))
 		u.keyIDs = make([]string, len(u.cfg.Keys))
 		for i, k := range u.cfg.Keys {
 			sum := sha256.Sum256([]byte(k.Key))
@@ -166,7 +191,7 @@ func unixMilli(s string) time.Time {
 // rates charged are refunded, and the error says which: errCircuitShared or errKeyShared.
 func (s *shared) admit(ctx context.Context, u *upstream, l *keys.Lease, est int, circuit bool) error {
 	idx := l.Index()
-	var ops [6]state.Op
+	var ops [7]state.Op
 	n := 0
 	at := func(op state.Op) int { ops[n] = op; n++; return n - 1 }
 	iCirc, iFails, iCool, iRej, iRPM, iTPM := -1, -1, -1, -1, -1, -1
@@ -185,6 +210,9 @@ func (s *shared) admit(ctx context.Context, u *upstream, l *keys.Lease, est int,
 			iRPM = at(state.Take(keyName("rate", u, idx)+":rpm", state.Scale(int64(kc.RPMLimit), share), time.Minute, 1))
 		}
 		if kc.TPMLimit > 0 {
+			if d := s.pending[u.cfg.Name][idx].tokens.Swap(0); d != 0 {
+				at(s.correction(u, idx, share, d)) // before the take, which then sees it
+			}
 			charged = min(int64(max(est, 0)), int64(kc.TPMLimit))
 			iTPM = at(state.Take(keyName("rate", u, idx)+":tpm", state.Scale(int64(kc.TPMLimit), share), time.Minute, charged))
 		}
@@ -274,9 +302,27 @@ func (s *shared) send(ops []state.Op) {
 	}
 }
 
+// correction is the op that corrects the key's tpm rate by delta tokens: a refund, or a
+// charge made even when it does not fit (the rate goes into debt).
+func (s *shared) correction(u *upstream, idx int, share float64, delta int64) state.Op {
+	op := state.Take(keyName("rate", u, idx)+":tpm", state.Scale(int64(u.cfg.Keys[idx].TPMLimit), share), time.Minute, delta)
+	op.Force = delta > 0
+	return op
+}
+
+// flush sends the key's pending tpm correction, if its next admit has not.
+func (s *shared) flush(u *upstream, idx int) {
+	p := &s.pending[u.cfg.Name][idx]
+	p.armed.Store(false)
+	if d := p.tokens.Swap(0); d != 0 {
+		s.st.Batch(context.Background(), []state.Op{s.correction(u, idx, s.st.Share(), d)})
+	}
+}
+
 // released writes what the release of a lease admitted by admit taught: the tpm rate
-// corrected from the estimate to the real usage (in the background), and, before the relay
-// answers, a 429 cooldown or a rejection, so that the next request to any relay honours it.
+// corrected from the estimate to the real usage (with the key's next admit, or within
+// pendingFlush), and, before the relay answers, a 429 cooldown or a rejection, so that the
+// next request to any relay honours it.
 func (s *shared) released(u *upstream, idx int, charged int64, o keys.Outcome, v keys.Verdict) {
 	var ops []state.Op
 	if limit := u.cfg.Keys[idx].TPMLimit; limit > 0 {
@@ -285,9 +331,11 @@ func (s *shared) released(u *upstream, idx int, charged int64, o keys.Outcome, v
 			usage = 0
 		}
 		if delta := int64(usage) - charged; usage >= 0 && delta != 0 {
-			op := state.Take(keyName("rate", u, idx)+":tpm", state.Scale(int64(limit), s.st.Share()), time.Minute, delta)
-			op.Force = delta > 0
-			ops = append(ops, op)
+			p := &s.pending[u.cfg.Name][idx]
+			p.tokens.Add(delta)
+			if p.armed.CompareAndSwap(false, true) {
+				time.AfterFunc(pendingFlush, func() { s.flush(u, idx) })
+			}
 		}
 	}
 	now := s.r.now()
@@ -409,10 +457,29 @@ func (r *Relay) shareBinding(session string, u *upstream, key int) {
 	}
 	op := state.Put("session:"+digest([]byte(session)), u.cfg.Name+" "+id, sharedSessionTTL)
 	if b, ok := r.affinity.Get(session); ok && b.Provider == u.cfg.Name && b.Key == key {
-		r.shared.send([]state.Op{op})
+		if r.shared.refresh(session) {
+			r.shared.send([]state.Op{op})
+		}
 		return
 	}
+	r.shared.refresh(session)
 	r.shared.st.Batch(context.Background(), []state.Op{op})
+}
+
+// refresh reports whether the session's unchanged binding is due to be written again, and
+// notes that it is being written.
+func (s *shared) refresh(session string) bool {
+	now := s.r.now()
+	s.refreshedMu.Lock()
+	defer s.refreshedMu.Unlock()
+	if at, ok := s.refreshed[session]; ok && now.Sub(at) < sessionRefresh {
+		return false
+	}
+	if len(s.refreshed) >= maxRefreshed {
+		clear(s.refreshed)
+	}
+	s.refreshed[session] = now
+	return true
 }
 
 // rememberSignature records that provider produced a thinking signature: in this relay's
