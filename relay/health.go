@@ -99,6 +99,9 @@ func (r *Relay) start(ctx context.Context) []string {
 	first, cancel := context.WithTimeout(ctx, startBound)
 	lines := r.checkAll(first, iv > 0, true)
 	cancel()
+	if l := r.sharedLine(); l != "" {
+		lines = append(lines, l)
+	}
 	if iv <= 0 {
 		return append(lines, "health: provider checks are disabled (routing.health_interval: 0s); /health shows every provider as unknown")
 	}

@@ -540,3 +540,17 @@ func (r *Relay) sharedHealth(ctx context.Context) (*sharedHealth, string) {
 	}
 	return h, ""
 }
+
+// sharedLine is Start's line about the shared state; "" without server.state.
+func (r *Relay) sharedLine() string {
+	st, ok := r.state.(*state.Redis)
+	rs := r.cfg.Server.State.Redis
+	if !ok || rs == nil {
+		return ""
+	}
+	if !st.Up() {
+		return fmt.Sprintf("shared state: Redis at %s does not answer; serving on local state with each limit divided by %d (expected_instances) until it does",
+			st.Address(), rs.Instances())
+	}
+	return fmt.Sprintf("shared state: Redis at %s, key prefix %q, %d instances expected", st.Address(), rs.Prefix(), rs.Instances())
+}

@@ -197,6 +197,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	defer h.Close() // after the server's shutdown: the shared state's connections
 	if usage != nil {
 		usage.follow(ctx, h) // reopened on SIGHUP, priced with the reloaded configuration
 		fmt.Fprintln(stdout, "ccrelay: usage log", cfg.Server.UsageLog)
