@@ -350,3 +350,44 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestSharedClientKeyBudgetIsSpentOnceAcrossThreeRelays(t *testing.T) {
+	srv := relaytest.StartRedis(t)
+	up := relaytest.NewUpstream(t, &upstreamSeen{})
+	bases := sharedRelays(t, srv.URL, 3, nil, func() *config.Config {
+		return keyedConfig(up.URL, alice(config.ClientKey{BudgetUSD: config.Budget{Daily: 1}}))
+	})
+	// spent waits until the relays' shared counter holds want dollars: a request's spend is
+	// settled when its answer has ended, just after the client has read it (a client's next
+	// turn comes later than that; this test's would not).
+	day := "ccrelay:{client:alice:usd:day:" + time.Now().UTC().Format(time.DateOnly) + "}"
+	spent := func(want float64) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			reply, _ := srv.Do("GET", day)
+			if lines := strings.Split(reply, "\r\n"); len(lines) > 1 {
+				if v, err := strconv.ParseFloat(lines[1], 64); err == nil && v > want-0.001 && v < want+0.001 {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the shared spend is %q, want %.2f", reply, want)
+			}
+		}
+	}
+	// $0.60 a request against a daily budget of $1: relay 1 and relay 2 each admit one (the
+	// second crosses the budget), relay 3 refuses: one budget across the relays, not one each.
+	for i, base := range bases[:2] {
+		if _, apiErr, err := askAs(base, "claude-sonnet-4-5", asKey(aliceSecret)); apiErr != nil || err != nil {
+			t.Fatalf("relay %d: %v %v", i+1, apiErr, err)
+		}
+		spent(0.6 * float64(i+1))
+	}
+	for _, base := range []string{bases[2], bases[0]} {
+		_, apiErr, err := askAs(base, "claude-sonnet-4-5", asKey(aliceSecret))
+		wantRefusal(t, apiErr, err, refusal{status: 402, typ: "billing_error", says: []string{"$1.2000 of its daily budget of $1.00"}})
+	}
+	if n := len(up.Requests()); n != 2 {
+		t.Fatalf("the upstream was asked %d times, want 2", n)
+	}
+}
