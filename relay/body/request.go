@@ -2,7 +2,6 @@ package body
 
 import (
 	"errors"
-	"fmt"
 	"io"
 )
 
@@ -25,7 +24,8 @@ type Request struct {
 var ErrTooLarge = errors.New("request body too large")
 
 // Read reads the whole of r, a request body of size bytes (negative when unknown), into a
-// pooled buffer and inspects it (see Request). A body over limit bytes is ErrTooLarge.
+// pooled buffer and inspects it (see Request). A body over limit bytes is ErrTooLarge; a read
+// error is returned as it is.
 func Read(r io.Reader, size, limit int64) (*Request, error) {
 	if size > limit {
 		return nil, ErrTooLarge
@@ -44,7 +44,7 @@ func Read(r io.Reader, size, limit int64) (*Request, error) {
 		}
 		if err != nil {
 			pb.release()
-			return nil, fmt.Errorf("read request body: %w", err)
+			return nil, err
 		}
 		if n == len(pb.buf) {
 			bigger := newBuffer(2 * n)
