@@ -467,3 +467,85 @@ func TestAStreamedAnswerSpendsTheBudgetWhenItEnds(t *testing.T) {
 	_, apiErr, err := askAs(base, "claude-sonnet-4-5", asKey(aliceSecret))
 	wantRefusal(t, apiErr, err, refusal{status: 402, typ: "billing_error", says: []string{"$1.2000 of its daily budget of $1.00"}})
 }
+
+func TestSharedClientKeyRatesAndConcurrencyHoldAcrossThreeRelays(t *testing.T) {
+	srv := relaytest.StartRedis(t)
+	block := make(chan struct{})
+	us := &upstreamSeen{}
+	up := relaytest.NewUpstream(t, us)
+	bases := sharedRelays(t, srv.URL, 3, nil, func() *config.Config {
+		return keyedConfig(up.URL, alice(config.ClientKey{RPMLimit: 3, MaxConcurrent: 1}))
+	})
+	// rpm_limit 3 in all, round robin: one request on each relay, then every relay refuses.
+	for i, base := range bases {
+		if _, apiErr, err := askAs(base, "claude-sonnet-4-5", asKey(aliceSecret)); apiErr != nil || err != nil {
+			t.Fatalf("relay %d: %v %v", i+1, apiErr, err)
+		}
+	}
+	for i, base := range bases {
+		_, apiErr, err := askAs(base, "claude-sonnet-4-5", asKey(aliceSecret))
+		if apiErr == nil || apiErr.StatusCode != 429 || !strings.Contains(apiErr.Message, "rpm_limit of 3 requests per minute; retry in") {
+			t.Fatalf("relay %d, the key's fourth request of the minute: %v %v", i+1, apiErr, err)
+		}
+	}
+	if n := len(us.seen()); n != 3 {
+		t.Fatalf("the upstream was asked %d times, want 3", n)
+	}
+
+	// max_concurrent 1 in all: a request in flight through relay 1 holds the key on relay 2.
+	bases = sharedRelays(t, srv.URL, 3, nil, func() *config.Config {
+		k := alice(config.ClientKey{MaxConcurrent: 1})
+		k.Name = "alice2" // counters of their own
+		return keyedConfig(up.URL, k)
+	})
+	us.mu.Lock()
+	us.block, us.in = block, make(chan struct{}, 1)
+	in := us.in
+	us.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		_, apiErr, err := askAs(bases[0], "claude-sonnet-4-5", asKey(aliceSecret))
+		if apiErr != nil {
+			err = apiErr
+		}
+		done <- err
+	}()
+	<-in
+	_, apiErr, err := askAs(bases[1], "claude-sonnet-4-5", asKey(aliceSecret))
+	wantRefusal(t, apiErr, err, refusal{status: 429, typ: "rate_limit_error",
+		says: []string{`client key "alice2" has 1 requests in flight, its max_concurrent`}, retryAfter: "1"})
+	us.mu.Lock()
+	us.in = nil
+	us.mu.Unlock()
+	close(block)
+	if err := <-done; err != nil {
+		t.Fatalf("the request in flight: %v", err)
+	}
+}
+
+func TestSharedClientKeyLimitsAreEachRelaysShareWhileRedisIsDown(t *testing.T) {
+	srv := relaytest.StartRedis(t)
+	up := relaytest.NewUpstream(t, &upstreamSeen{})
+	bases := sharedRelays(t, srv.URL, 3, nil, func() *config.Config {
+		return keyedConfig(up.URL, alice(config.ClientKey{RPMLimit: 6}))
+	})
+	srv.Stop()
+	// rpm_limit 6 with expected_instances 3: each relay serves 2 a minute on its own, 6 in all.
+	served := 0
+	for i := range 9 {
+		_, apiErr, err := askAs(bases[i%3], "claude-sonnet-4-5", asKey(aliceSecret))
+		switch {
+		case apiErr == nil && err == nil:
+			served++
+		case apiErr != nil && apiErr.StatusCode == 429:
+			if !strings.Contains(apiErr.Message, "rpm_limit of 2 requests per minute (this instance's share while the shared state is unreachable)") {
+				t.Errorf("429: %s", apiErr.Message)
+			}
+		default:
+			t.Fatalf("request %d failed with Redis down: %v %v", i+1, apiErr, err)
+		}
+	}
+	if served != 6 {
+		t.Fatalf("served %d with Redis down, want 6 (2 per relay)", served)
+	}
+}
