@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/estimate"
 	"github.com/ccrelay/ccrelay/relay/keys"
@@ -658,3 +661,101 @@ func (u usage) total() int {
 
 // String is for logs.
 func (u usage) String() string { return fmt.Sprintf("%d+%d", u.input, u.output) }
+
+// retryable reports whether an upstream status moves the request to the next candidate.
+func retryable(status int) bool {
+	switch status {
+	case 429, 500, 502, 503, 504, 529:
+		return true
+	}
+	return false
+}
+
+// roundTrip sends one call to one provider and converts its response to the Anthropic form.
+// rb is the client's body: the upstream request holds its buffer (body.Request.Track) until
+// the transport closes the request body, since the body sent may be (or share) those bytes.
+//
+// The upstream call has a context of its own: it is cancelled when the client's request is (a
+// client that leaves cancels the upstream call) until the response body is detached (see
+// upstreamBody.detach), and always when the response body is closed.
+func (r *Relay) roundTrip(req *http.Request, u *upstream, call *provider.Call, rb *body.Request) (*http.Response, *upstreamBody, error) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(req.Context()))
+	stop := context.AfterFunc(req.Context(), cancel)
+	fail := func(err error) (*http.Response, *upstreamBody, error) {
+		stop()
+		cancel()
+		return nil, nil, err
+	}
+	out, body, err := u.p.Adapter.Request(ctx, call)
+	if err != nil {
+		return fail(fmt.Errorf("prepare request: %w", err))
+	}
+	call.URL = out.URL.Scheme + "://" + out.URL.Host + out.URL.Path
+	if rb != nil && out.Body != nil && out.Body != http.NoBody {
+		out.Body = rb.Track(out.Body)
+		if gb := out.GetBody; gb != nil {
+			out.GetBody = func() (io.ReadCloser, error) {
+				rc, err := gb()
+				if err != nil {
+					return nil, err
+				}
+				return rb.Track(rc), nil
+			}
+		}
+	}
+	if err := u.p.Auth.Authenticate(ctx, out, body, call); err != nil {
+		if out.Body != nil {
+			out.Body.Close() // the transport never sees it
+		}
+		return fail(fmt.Errorf("authenticate: %w", err))
+	}
+	u.inFlight.Add(1)
+	resp, err := r.transport.RoundTrip(out)
+	if err != nil {
+		u.inFlight.Add(-1)
+		return fail(err)
+	}
+	ub := &upstreamBody{ReadCloser: resp.Body, u: u, stop: stop, cancel: cancel}
+	resp.Body = ub
+	resp, err = u.p.Adapter.Response(call, resp)
+	if err != nil {
+		ub.Close()
+		return nil, nil, err
+	}
+	return resp, ub, nil
+}
+
+// upstreamBody is the body of an upstream response as the transport returned it (an adapter
+// may read it through a converter). It keeps the provider's in-flight count, and the upstream
+// call's context, until it is closed.
+type upstreamBody struct {
+	io.ReadCloser
+	u      *upstream
+	stop   func() bool // stops the client's request from cancelling the call
+	cancel context.CancelFunc
+	done   atomic.Bool // the idle watch may close the body while the relay does
+}
+
+func (b *upstreamBody) Close() error {
+	err := b.ReadCloser.Close()
+	if b.done.CompareAndSwap(false, true) {
+		b.u.inFlight.Add(-1)
+		b.stop()
+		b.cancel()
+	}
+	return err
+}
+
+// detach lets the call outlive the client's request: only Close ends it then.
+func (b *upstreamBody) detach() { b.stop() }
+
+// reasonOf is a short reason for x-ccrelay-attempts.
+func reasonOf(err error) string {
+	switch {
+	case isTimeout(err):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	}
+	return "transport_error"
+}

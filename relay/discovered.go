@@ -3,13 +3,11 @@ package relay
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
 
-	"github.com/ccrelay/ccrelay/relay/apierr"
 	"github.com/ccrelay/ccrelay/relay/config"
 )
 
@@ -144,26 +142,6 @@ func describeDiscovery(u *upstream, o *ollamaState, d *discovery) []string {
 		lines = append(lines, fmt.Sprintf("%s: warning: %s", name, lim.advice(d.target, claudeCodeContext)))
 	}
 	return lines
-}
-
-// findCandidates is candidates for the request path, with discovery's part: when a discoverable
-// Ollama has no model discovered yet (it was down at start, or had nothing installed) it is asked
-// again first, at most once every few seconds and for at most a couple of seconds (see
-// ollamaState.rediscover); and a model no provider serves because Ollama has no model installed
-// gets an error saying so and how to pull one.
-func (r *Relay) findCandidates(ctx context.Context, model string) ([]candidate, *apierr.Error) {
-	r.rediscoverLazily(ctx)
-	cands, e := r.candidates(model)
-	if e != nil && e.Status == http.StatusNotFound {
-		for _, u := range r.upstreams {
-			o := u.discovered.ollama.Load()
-			if d := u.discovered.p.Load(); o != nil && d != nil && len(d.installed) == 0 {
-				return nil, errorf(http.StatusNotFound, "model %q is not served by any provider: %s (Ollama at %s) has no model installed; pull one, for example \"ollama pull %s\", and ccrelay serves %s with it without a restart",
-					model, u.cfg.Name, o.api.base, suggestedPull, discoveredPattern)
-			}
-		}
-	}
-	return cands, e
 }
 
 // rediscoverLazily asks every discoverable Ollama with nothing discovered for its models, once

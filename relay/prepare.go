@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -53,70 +52,6 @@ type planner struct {
 	refusal     *features.Refusal // the first refusal, answered when nothing else could be tried
 	planned     int               // plans handed out
 	seen        []string          // providers planned, by name
-}
-
-// plan orders the candidates with the routing strategy, with session and thinking affinity.
-// skipped are the candidates the router left out because their circuit is open, so that the
-// answer can say why they were not tried.
-func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) (*planner, []*upstream) {
-	// Candidates are few (the configured providers): slices and linear searches, no maps.
-	allowed := make([]string, 0, len(cands))
-	for _, c := range cands {
-		allowed = append(allowed, c.u.cfg.Name)
-	}
-	pn := &planner{r: r, ctx: ctx, in: in}
-	// Affinity: a history with signed thinking sticks to the provider that signed it; otherwise
-	// a session sticks to the provider that served it, so its prompt cache stays warm. The
-	// history is looked at only when it can hold thinking blocks (one fast scan of the bytes).
-	preferred := ""
-	if mayHoldThinking(in.body) && (len(cands) > 1 || !claudePlatform(cands[0].u.cfg.Type)) {
-		pn.origin, pn.hasThinking = r.thinkingOrigin(in.body)
-		if slices.Contains(allowed, pn.origin) {
-			preferred = pn.origin
-		}
-	}
-	if r.sticky && preferred == "" && in.session != "" {
-		if b, ok := r.binding(in.pinKey()); ok {
-			preferred = b.Provider
-		}
-	}
-	order := r.router.Order(in.routeModel, allowed, preferred)
-	var skipped []*upstream
-	pn.order = make([]candidate, 0, len(order))
-	for _, c := range cands {
-		if !slices.Contains(order, c.u.cfg.Name) {
-			skipped = append(skipped, c.u)
-		}
-	}
-	for _, name := range order {
-		for _, c := range cands {
-			if c.u.cfg.Name == name {
-				pn.order = append(pn.order, c)
-			}
-		}
-	}
-	// A scenario rule's providers go in the rule's order: it is the user's failover order for
-	// the scenario, ahead of session affinity.
-	if in.scenario != nil {
-		slices.SortStableFunc(pn.order, func(a, b candidate) int { return in.scenario.rank(a.u.cfg.Name) - in.scenario.rank(b.u.cfg.Name) })
-	}
-	// A provider the last health probe could not reach goes last: it is still tried (the
-	// probe may be stale), but only after those that may answer.
-	slices.SortStableFunc(pn.order, func(a, b candidate) int { return b2i(a.u.unreachable()) - b2i(b.u.unreachable()) })
-	return pn, skipped
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// mayHoldThinking reports whether a body can hold signed or redacted thinking blocks, with two
-// fast scans of its bytes (most requests of a session without thinking have neither word).
-func mayHoldThinking(body []byte) bool {
-	return bytes.Contains(body, []byte(`"signature"`)) || bytes.Contains(body, []byte(`"redacted_thinking"`))
 }
 
 // last reports whether no candidate follows the one handed out last.
