@@ -13,7 +13,7 @@ import (
 
 // inspect checks the body and peeks the fields the relay routes on, without unmarshalling it:
 // the one pass that read the body (relay/body) validated it and read its top-level parameters.
-// The nested features are read later, only for a candidate that needs them (usageFor).
+// The nested features are read later, only for a candidate that needs them (usesFor).
 func inspect(in *inbound) *apierr.Error {
 	if len(in.body) == 0 {
 		return errorf(http.StatusBadRequest, "request body is empty; send a JSON object with model, max_tokens and messages")
@@ -45,22 +45,22 @@ func inspect(in *inbound) *apierr.Error {
 	}
 	u := features.UsageOf(in.req, in.header.Values("Anthropic-Beta"), false) // it splits comma lists
 	u.CountTokens = in.op == provider.OpCountTokens
-	in.usage = u
+	in.uses = u
 	in.model = t.Model
 	in.stream = in.op == provider.OpMessages && t.Stream
 	in.session = route.SessionKey(in.header, t.MetadataUserID)
 	return nil
 }
 
-// usageFor returns the features the request uses, as deep as u's matrix row needs them: the
+// usesFor returns the features the request uses, as deep as u's matrix row needs them: the
 // top-level parameters, or, when the row acts on nested features (cache_control in messages,
 // images, documents, tools...), what the walk of every node found (the body walks itself at
 // most once per request).
-func (in *inbound) usageFor(u *upstream) *features.Usage {
-	if in.usage.Shallow && u.deep {
+func (in *inbound) usesFor(u *upstream) *features.Usage {
+	if in.uses.Shallow && u.deep {
 		deep := features.UsageOf(in.req, in.header.Values("Anthropic-Beta"), true)
-		deep.CountTokens = in.usage.CountTokens
-		in.usage = deep
+		deep.CountTokens = in.uses.CountTokens
+		in.uses = deep
 	}
-	return &in.usage
+	return &in.uses
 }

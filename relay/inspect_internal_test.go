@@ -43,7 +43,7 @@ func TestTheNestedFeaturesAreReadOnlyWhenACandidateNeedsThem(t *testing.T) {
 			if e != nil {
 				t.Fatal(e)
 			}
-			pn, _ := r.plan(context.Background(), in, cands)
+			pn, _ := r.order(context.Background(), in, cands)
 			for i := 1; ; i++ {
 				pl, e := pn.Next()
 				if e != nil {
@@ -52,8 +52,8 @@ func TestTheNestedFeaturesAreReadOnlyWhenACandidateNeedsThem(t *testing.T) {
 				if pl == nil {
 					break
 				}
-				if want := tt.deepAt == 0 || i < tt.deepAt; in.usage.Shallow != want || in.req.Walked() == want {
-					t.Errorf("after plan %d (%s): shallow = %v, walked = %v, want shallow %v", i, pl.u.cfg.Name, in.usage.Shallow, in.req.Walked(), want)
+				if want := tt.deepAt == 0 || i < tt.deepAt; in.uses.Shallow != want || in.req.Walked() == want {
+					t.Errorf("after plan %d (%s): shallow = %v, walked = %v, want shallow %v", i, pl.u.cfg.Name, in.uses.Shallow, in.req.Walked(), want)
 				}
 			}
 		})

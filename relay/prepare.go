@@ -38,7 +38,7 @@ type plan struct {
 // thinking blocks removed). Every body starts again from the client's original bytes. A
 // candidate whose matrix row refuses the request is skipped; the walk of every message and
 // tool (body.Request.Nested) runs only when a candidate whose row acts on nested features is
-// reached, and at most once per request (inbound.usageFor).
+// reached, and at most once per request (inbound.usesFor).
 type planner struct {
 	r     *Relay
 	ctx   context.Context
@@ -122,7 +122,7 @@ func (pn *planner) refused() *apierr.Error {
 // (refuse, strip, degrade), foreign thinking blocks removed, betas filtered, model mapped.
 func (r *Relay) prepare(ctx context.Context, in *inbound, c candidate, origin string, hasThinking bool) (*plan, *features.Refusal, *apierr.Error) {
 	u := c.u
-	d := u.row.Decide(in.usageFor(u))
+	d := u.row.Decide(in.usesFor(u))
 	d.ProviderName = u.cfg.Name
 	if ref := d.Refusal(); ref != nil {
 		return nil, ref, nil
@@ -164,7 +164,7 @@ func (r *Relay) prepare(ctx context.Context, in *inbound, c candidate, origin st
 		pl.body = b
 		pl.notes = append(pl.notes, notes...)
 	}
-	if len(in.usage.Betas) > 0 && !slices.Equal(d.Betas, in.usage.Betas) {
+	if len(in.uses.Betas) > 0 && !slices.Equal(d.Betas, in.uses.Betas) {
 		pl.header = in.header.Clone()
 		if len(d.Betas) == 0 {
 			pl.header.Del("Anthropic-Beta")

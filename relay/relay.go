@@ -1,11 +1,18 @@
 // Package relay is ccrelay's HTTP edge: it serves the Anthropic Messages API and relays each
-// request to the configured providers.
+// request to the configured providers. The same *Relay is the http.Handler of the server, the
+// CLI and the tests.
 //
-// A request goes through five steps: admit (client auth, one bounded read of the body),
-// inspect (gjson peeks of model and stream), route (the providers that serve the model, in
-// order), attempt (before the first byte reaches the client a failure moves on to the next
-// candidate; after it, never) and stream (each SSE event is written and flushed as it arrives).
-// The same *Relay is the http.Handler of the server, the CLI and the tests.
+// relay.go is the edge (New, ServeHTTP, the path mux). A Messages request then goes through
+// eight steps, one file each, read in this order (request.go's serveMessages is the outline):
+//
+//	admit.go    client auth and client-key policy, one bounded read of the body (relay/body)
+//	inspect.go  the body's top-level facts: valid, model, stream, the features it uses
+//	route.go    the providers that serve the model, the scenario rule, in the router's order
+//	prepare.go  each candidate made ready when reached: matrix decision, edits, model mapping
+//	attempt.go  one upstream call at a time; before the first byte, failures move on
+//	commit.go   the one point after which the relay never fails over
+//	stream.go   each event copied and flushed as it arrives, repaired, kept alive
+//	account.go  one place settles each attempt (key, health) and each request (metrics, logs)
 package relay
 
 import (
@@ -117,7 +124,7 @@ type upstream struct {
 	cfg config.Provider
 	row *features.Row // the provider's feature matrix row with its overrides
 	// deep reports that the row acts on nested features: planning this provider needs the
-	// walk of every message and tool (inbound.usageFor).
+	// walk of every message and tool (inbound.usesFor).
 	deep     bool
 	p        *provider.Provider
 	pool     *keys.Pool

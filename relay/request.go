@@ -27,9 +27,9 @@ type inbound struct {
 	// session identifies the client's conversation for prompt-cache affinity
 	// (x-claude-code-session-id or metadata.user_id); "" when unknown.
 	session string
-	// usage is what the feature matrix found in the body: its top-level parameters until a
-	// candidate needs more (usageFor).
-	usage features.Usage
+	// uses are the features of the matrix the body uses (not its token usage): its top-level
+	// parameters until a candidate needs more (usesFor).
+	uses features.Usage
 	// scenario is the routing.scenarios rule the request matched (nil: none), and routeModel
 	// the client-side name it is routed as: the rule's model, or model.
 	scenario   *scenario
@@ -52,31 +52,24 @@ type candidate struct {
 	model string
 }
 
+// serveMessages is a Messages or count_tokens request's way through the relay, step by step
+// (see the package comment for the file of each step).
 func (r *Relay) serveMessages(w *recorder, req *http.Request, op provider.Op) {
-	in, e := r.admit(w, req, op)
+	in, e := r.admit(w, req, op) // admit.go, and inspect.go for the body's facts
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	defer in.release()
-	defer r.settleClient(req.Context(), w, in)
+	defer in.release()                         // the body's buffer goes back once nothing needs it
+	defer r.settleClient(req.Context(), w, in) // account.go: the client key's tokens and spend
 	w.model, w.stream, w.session = in.model, in.stream, in.session
-	in.routeModel = in.model
-	if sc := r.matchScenario(in); sc != nil {
-		in.scenario, w.scenario = sc, sc.rule.When
-		w.Header().Set(hdrScenario, sc.rule.When)
-		if sc.rule.Model != "" {
-			in.routeModel = sc.rule.Model
-		}
-	}
-	cands, e := r.findCandidates(req.Context(), in.routeModel)
-	if e == nil && in.scenario != nil {
-		cands, e = in.scenario.apply(cands, in.routeModel)
-	}
+	pn, skipped, e := r.route(req.Context(), w, in) // route.go
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	pn, skipped := r.plan(req.Context(), in, cands)
+	// attempt.go: prepare.go makes each candidate ready as the loop reaches it; the answer
+	// that reaches the client is committed (commit.go), streamed (stream.go) and accounted
+	// (account.go).
 	r.attempt(w, req, in, pn, skipped)
 }

@@ -84,10 +84,34 @@ func (r *Relay) findCandidates(ctx context.Context, model string) ([]candidate, 
 	return cands, e
 }
 
-// plan orders the candidates with the routing strategy, with session and thinking affinity.
+// route finds where the request may go: the routing.scenarios rule it is in (scenario.go),
+// which decides the client-side name it is routed as and the providers allowed; the providers
+// that serve that name; and their order (routing strategy, affinity, reachability). The planner
+// it returns makes each ready only when the attempt loop reaches it (prepare.go).
+func (r *Relay) route(ctx context.Context, w *recorder, in *inbound) (*planner, []*upstream, *apierr.Error) {
+	in.routeModel = in.model
+	if sc := r.matchScenario(in); sc != nil {
+		in.scenario, w.scenario = sc, sc.rule.When
+		w.Header().Set(hdrScenario, sc.rule.When)
+		if sc.rule.Model != "" {
+			in.routeModel = sc.rule.Model
+		}
+	}
+	cands, e := r.findCandidates(ctx, in.routeModel)
+	if e == nil && in.scenario != nil {
+		cands, e = in.scenario.apply(cands, in.routeModel)
+	}
+	if e != nil {
+		return nil, nil, e
+	}
+	pn, skipped := r.order(ctx, in, cands)
+	return pn, skipped, nil
+}
+
+// order orders the candidates with the routing strategy, with session and thinking affinity.
 // skipped are the candidates the router left out because their circuit is open, so that the
 // answer can say why they were not tried.
-func (r *Relay) plan(ctx context.Context, in *inbound, cands []candidate) (*planner, []*upstream) {
+func (r *Relay) order(ctx context.Context, in *inbound, cands []candidate) (*planner, []*upstream) {
 	// Candidates are few (the configured providers): slices and linear searches, no maps.
 	allowed := make([]string, 0, len(cands))
 	for _, c := range cands {

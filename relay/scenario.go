@@ -70,7 +70,7 @@ func (r *Relay) inScenario(in *inbound, when string) bool {
 		}
 		return config.MatchModel(patterns, in.model)
 	case config.ScenarioThinking:
-		return in.usage.Uses(features.ThinkingEnabled) || in.usage.Uses(features.ThinkingAdaptive)
+		return in.uses.Uses(features.ThinkingEnabled) || in.uses.Uses(features.ThinkingAdaptive)
 	case config.ScenarioWebSearch:
 		return usesWebSearch(in.body)
 	case config.ScenarioImage:
