@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/keys"
 	"github.com/ccrelay/ccrelay/relay/pricing"
 )
 
@@ -146,4 +147,48 @@ func (r *Relay) spendOf(providerName, upstreamModel, clientModel string, t Token
 		return p.Cost(pt)
 	}
 	return fallbackPrice.Cost(pt)
+}
+
+// attemptEnd is how one upstream attempt ended, as its accounting needs it.
+type attemptEnd struct {
+	status int
+	header http.Header // the upstream's response headers: retry-after, rate-limit budgets
+	err    error       // the transport error, when there was no response
+	// tokens the attempt used, for the key's tpm budget: -1 unknown (the estimate charged at
+	// lease time stands), 0 none.
+	tokens int
+	// rejected says the provider refused the key for billing or quota (out of rotation
+	// like a 401, see keys.Outcome).
+	rejected bool
+	health   health
+	cause    string // why the provider failed, for its circuit (health == healthDown)
+}
+
+// health is what an attempt says about its provider, for the circuit breaker.
+type health int
+
+const (
+	healthUnchanged health = iota // nothing: a 429, a key not used, a call the client left
+	healthUp                      // the provider answered
+	healthDown                    // the provider failed: counts toward opening its circuit
+)
+
+// settle is the one place an attempt is accounted: the key goes back to its pool with the
+// status, the rate-limit headers and the tokens used (cooldowns and rejections are learned
+// there), and the provider's health is reported. It returns the pool's verdict on the key.
+func (r *Relay) settle(u *upstream, lease *keys.Lease, e attemptEnd) keys.Verdict {
+	v := lease.Release(keys.Outcome{Status: e.status, Header: e.header, Usage: e.tokens, Err: e.err, Rejected: e.rejected})
+	r.report(u, e.health, e.cause)
+	return v
+}
+
+// report tells the router how the provider did (see settle); a response being relayed reports
+// its provider up as soon as it answers, and settles its key when the answer is complete.
+func (r *Relay) report(u *upstream, h health, cause string) {
+	switch h {
+	case healthUp:
+		r.router.Report(u.cfg.Name, true)
+	case healthDown:
+		r.router.Fail(u.cfg.Name, cause)
+	}
 }

@@ -171,7 +171,7 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, pn *planner
 				// index -1, has one turn), unless the relay waited out a key's retry-after
 				// within routing.max_wait: then that key gets one more turn.
 				if !waited || retried[lease.Index()] {
-					lease.Release(keys.Outcome{Status: 0, Usage: 0})
+					r.settle(u, lease, attemptEnd{}) // not used
 					break
 				}
 				retried[lease.Index()] = true
@@ -187,6 +187,9 @@ func (r *Relay) attempt(w *recorder, req *http.Request, in *inbound, pn *planner
 				r.warnPending(&log, next)
 			}
 			outcome := r.try(w, req, in, pl, lease, &log)
+			if w.committed {
+				return // the answer went to the client (commit.go): never fail over after it
+			}
 			switch outcome.next {
 			case done:
 				return
@@ -460,13 +463,13 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	started := r.now()
 	resp, ub, err := r.roundTrip(req, u, call, in.req)
 	if err != nil {
-		lease.Release(keys.Outcome{Err: err, Usage: -1})
 		if req.Context().Err() != nil {
+			r.settle(u, lease, attemptEnd{err: err, tokens: -1})
 			return tryResult{next: done} // the client went away; nobody to answer
 		}
 		e := transportError(u, err)
 		cause := transportCause(u, err)
-		r.router.Fail(u.cfg.Name, cause)
+		r.settle(u, lease, attemptEnd{err: err, tokens: -1, health: healthDown, cause: cause})
 		f := &failure{provider: u.cfg.Name, key: lease.Index(), keys: u.pool.Len(), reason: reasonOf(err), cause: cause, err: e}
 		log.fail(f)
 		log.pending = f
@@ -485,11 +488,13 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 	billing := errType == apierr.Billing
 	switch {
 	case status < 400:
-		r.router.Report(u.cfg.Name, true)
+		// The provider answered: its health is reported now (a half-open circuit closes), the
+		// key is settled with the usage once the answer is relayed (below).
+		r.report(u, healthUp, "")
 	case in.op == provider.OpCountTokens && (status == http.StatusNotFound || status == http.StatusMethodNotAllowed || status == http.StatusNotImplemented):
 		// The provider does not count tokens: try the next one, without holding it against
 		// the provider's health or the key.
-		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: 0})
+		r.settle(u, lease, attemptEnd{status: status, header: resp.Header})
 		f.reason = "count_tokens_unsupported"
 		log.fail(f)
 		return tryResult{next: nextProvider}
@@ -498,8 +503,8 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 		// that is the relay's problem, not the client's (a 401 would tell Claude Code that its
 		// own key is wrong). Take the key out of rotation until its re-probe, and try the next
 		// key, then the next provider.
-		v := lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: -1, Rejected: billing})
-		r.router.Report(u.cfg.Name, true) // the provider answered; the key is the problem
+		// The provider answered; the key is the problem.
+		v := r.settle(u, lease, attemptEnd{status: status, header: resp.Header, tokens: -1, rejected: billing, health: healthUp})
 		f.reason = "key_rejected"
 		what := "rejected its configured key"
 		if billing {
@@ -517,7 +522,7 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 		log.pending = f
 		return tryResult{next: nextKey}
 	case status == http.StatusTooManyRequests:
-		v := lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: -1})
+		v := r.settle(u, lease, attemptEnd{status: status, header: resp.Header, tokens: -1})
 		f.retryAfter = v.CooledFor
 		if v.CooledFor > 0 {
 			f.cause += " (key cooling down for " + v.CooledFor.Round(time.Second).String() + ")"
@@ -527,26 +532,22 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 		return tryResult{next: nextKey, retryAfter: v.CooledFor}
 	case status == http.StatusNotFound && in.op == provider.OpMessages:
 		// Not this provider's model (or not an Anthropic endpoint): another may serve it.
-		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: 0})
-		r.router.Report(u.cfg.Name, true)
+		r.settle(u, lease, attemptEnd{status: status, header: resp.Header, health: healthUp})
 		log.fail(f)
 		log.pending = f
 		return tryResult{next: nextProvider}
 	case retryable(status):
-		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: -1})
-		r.router.Fail(u.cfg.Name, f.cause)
+		r.settle(u, lease, attemptEnd{status: status, header: resp.Header, tokens: -1, health: healthDown, cause: f.cause})
 		log.fail(f)
 		log.pending = f
 		return tryResult{next: nextProvider}
 	case !ownKey && (status == http.StatusUnauthorized || status == http.StatusForbidden):
 		// The client's own forwarded token was refused: the client's answer, unchanged.
-		lease.Release(keys.Outcome{Status: 0, Usage: 0})
-		r.router.Report(u.cfg.Name, true)
+		r.settle(u, lease, attemptEnd{health: healthUp})
 		r.answerFailure(w, u, f, log)
 		return tryResult{next: done}
 	default:
-		lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: 0})
-		r.router.Report(u.cfg.Name, true)
+		r.settle(u, lease, attemptEnd{status: status, header: resp.Header, health: healthUp})
 		if len(log.fails) > 0 {
 			// A client error after earlier failures: the client gets every candidate's story.
 			log.fail(f)
@@ -556,30 +557,19 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 		r.answerFailure(w, u, f, log)
 		return tryResult{next: done}
 	}
-	r.warnPending(log, "answered by "+u.cfg.Name)
-	log.attempts = append(log.attempts, Attempt{Provider: u.cfg.Name, Key: lease.Index(), Outcome: "ok", Status: status})
-	h := w.Header()
-	h.Set(hdrProvider, u.cfg.Name)
-	h.Set(hdrAttempts, attemptsHeader(log.n, log.reasons, r.cfg.Routing.Debug))
+	r.commit(w, u, &Attempt{Provider: u.cfg.Name, Key: lease.Index(), Outcome: "ok", Status: status}, call.Degraded, log)
 	w.upstreamModel = pl.model
 	w.upstreamID = resp.Header.Get("Request-Id")
-	w.notes = call.Degraded
-	w.failed = strings.Join(log.reasons, ",")
-	if len(call.Degraded) > 0 {
-		h.Set(hdrDegraded, strings.Join(call.Degraded, "; "))
-		u.count(call.Degraded...)
-		r.log.Info("degraded", "provider", u.cfg.Name, "notes", strings.Join(call.Degraded, "; "))
-	}
 	if status < 300 && in.session != "" && r.sticky {
 		r.shareBinding(in.pinKey(), u, lease.Index())
 	}
-	// The response is committed: no other candidate will be tried, so the body is no longer
-	// needed (a long stream holds none).
+	// No other candidate will be tried, so the client's body is no longer needed (a long
+	// stream holds none).
 	in.release()
 	pl.body, call.Body = nil, nil
-	usage := r.relayResponse(w, req, u, resp, ub)
+	usage := r.relayResponse(w, req, u, resp, ub) // stream.go
 	w.tokens = usage.tokens()
-	lease.Release(keys.Outcome{Status: status, Header: resp.Header, Usage: usage.total()})
+	r.settle(u, lease, attemptEnd{status: status, header: resp.Header, tokens: usage.total()})
 	if status < 300 && in.session != "" && r.sticky {
 		r.affinity.Set(in.pinKey(), route.Binding{Provider: u.cfg.Name, Key: lease.Index()})
 	}
@@ -589,18 +579,8 @@ func (r *Relay) try(w *recorder, req *http.Request, in *inbound, pl *plan, lease
 // answerFailure answers the client with one provider's error answer (a client error, such as
 // a 400, that no other candidate would answer differently).
 func (r *Relay) answerFailure(w *recorder, u *upstream, f *failure, log *attemptLog) {
-	r.warnPending(log, "answered by "+u.cfg.Name)
-	log.attempts = append(log.attempts, Attempt{Provider: u.cfg.Name, Key: f.key, Outcome: outcomeOf(f.reason, f.status), Status: f.status})
+	r.commit(w, u, &Attempt{Provider: u.cfg.Name, Key: f.key, Outcome: outcomeOf(f.reason, f.status), Status: f.status}, f.notes, log)
 	w.upstreamID = f.header.Get("Request-Id")
-	w.notes = f.notes
-	h := w.Header()
-	h.Set(hdrProvider, u.cfg.Name)
-	h.Set(hdrAttempts, attemptsHeader(log.n, log.reasons, r.cfg.Routing.Debug))
-	w.failed = strings.Join(log.reasons, ",")
-	if len(f.notes) > 0 {
-		h.Set(hdrDegraded, strings.Join(f.notes, "; "))
-		u.count(f.notes...)
-	}
 	f.write(w)
 }
 
@@ -627,12 +607,7 @@ func (r *Relay) debugAttempt(u *upstream, lease *keys.Lease, call *provider.Call
 // answerEstimate answers count_tokens for a provider that cannot count, with the relay's
 // local estimate, and says so in x-ccrelay-degraded.
 func (r *Relay) answerEstimate(w *recorder, in *inbound, pl *plan, log *attemptLog) {
-	h := w.Header()
-	h.Set(hdrProvider, pl.u.cfg.Name)
-	h.Set(hdrAttempts, attemptsHeader(log.n, log.reasons, r.cfg.Routing.Debug))
-	h.Set(hdrDegraded, "count_tokens=estimated")
-	pl.u.count("count_tokens=estimated")
-	r.log.Info("degraded", "provider", pl.u.cfg.Name, "notes", "count_tokens=estimated")
+	r.commit(w, pl.u, nil, []string{"count_tokens=estimated"}, log)
 	writeJSON(w, http.StatusOK, struct {
 		InputTokens int `json:"input_tokens"`
 	}{estimate.Tokens(in.body)})

@@ -458,6 +458,9 @@ type recorder struct {
 	// For the access line: the client's model, the upstream model of the answer, and the
 	// failed attempts ("provider=reason,...").
 	model, upstreamModel, failed string
+	// committed is set at the commit point (commit.go): the answer is going to the client,
+	// and the relay must not fail over any more.
+	committed bool
 	// probe marks a client's connectivity probe (HEAD /api/hello), logged at debug only.
 	probe bool
 	// scenario is the routing.scenarios rule's scenario that routed the request ("": none).
