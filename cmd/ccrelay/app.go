@@ -180,9 +180,10 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	// The access lines go to the same buffer, formatted by the relay (the same text format).
 	opts := relay.Options{Config: cfg, Logger: logger, AccessLog: logs}
+	var loaded []byte // the file as serve starts with it: the watch's first baseline
 	if cfg.Source != "" {
 		if b, err := os.ReadFile(cfg.Source); err == nil {
-			opts.ConfigHash = fileHash(b)
+			opts.ConfigHash, loaded = fileHash(b), b
 		}
 	}
 	usage, err := openUsageLog(cfg, logger) // server.usage_log; nil when unset
@@ -203,7 +204,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		fmt.Fprintln(stdout, "ccrelay: usage log", cfg.Server.UsageLog)
 	}
 	if cfg.Source != "" {
-		go reloadConfig(ctx, h, cfg, logger, nil)
+		go reloadConfig(ctx, h, cfg, loaded, logger, nil)
 	}
 	addr := cfg.Server.Listen
 	if addr == "" {

@@ -34,8 +34,10 @@ func fileHash(b []byte) string {
 // reported problem by problem (file, line, key path) and the relay keeps serving the old
 // configuration. The listen address and the log level are serve's own (a new listen address
 // or log level needs a restart): first's are kept. It returns when ctx is done. onHUP runs on
-// every SIGHUP too (the usage log reopens its file there).
-func reloadConfig(ctx context.Context, rl *relay.Reloader, first *config.Config, log *slog.Logger, onHUP func()) {
+// every SIGHUP too (the usage log reopens its file there). loaded is the file as first was
+// read from it: the baseline of the watch, taken before serving starts, so that an edit made
+// while the watch's goroutine is still starting is not taken for the baseline and missed.
+func reloadConfig(ctx context.Context, rl *relay.Reloader, first *config.Config, loaded []byte, log *slog.Logger, onHUP func()) {
 	path, mode := first.Source, first.Server.Reload
 	if mode == "off" {
 		return
@@ -49,7 +51,7 @@ func reloadConfig(ctx context.Context, rl *relay.Reloader, first *config.Config,
 		defer t.Stop()
 		tick = t.C
 	}
-	last, _ := os.ReadFile(path)
+	last := loaded
 	for {
 		var why string
 		select {
