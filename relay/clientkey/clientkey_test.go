@@ -135,3 +135,56 @@ func TestAnExpiredInFlightCounterDoesNotGoNegative(t *testing.T) {
 		t.Fatalf("one request in flight after the expiry: %v", e)
 	}
 }
+
+// countingStore counts a store's calls, one per round trip on a shared store.
+type countingStore struct {
+	state.Store
+	calls int
+}
+
+func (c *countingStore) Take(ctx context.Context, key string, limit int64, period time.Duration, cost int64) (bool, time.Duration, error) {
+	c.calls++
+	return c.Store.Take(ctx, key, limit, period, cost)
+}
+
+func (c *countingStore) Add(ctx context.Context, key string, delta float64, ttl time.Duration) (float64, error) {
+	c.calls++
+	return c.Store.Add(ctx, key, delta, ttl)
+}
+
+func (c *countingStore) Batch(ctx context.Context, ops []state.Op) error {
+	c.calls++
+	return c.Store.Batch(ctx, ops)
+}
+
+func TestAdmissionIsOneRoundTrip(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	store := &countingStore{Store: state.NewLocal(clock)}
+	ck := config.ClientKey{RPMLimit: 2, TPMLimit: 1000, MaxConcurrent: 5}
+	ck.BudgetUSD.Daily, ck.BudgetUSD.Monthly = 1, 10
+	tb := table(ck, store, clock)
+	k, _, _ := tb.Authenticate(secret, "")
+	ctx := context.Background()
+	for i := range 2 {
+		store.calls = 0
+		if _, e := tb.Admit(ctx, k, func() int { return 10 }); e != nil {
+			t.Fatalf("request %d: %v", i, e)
+		}
+		if store.calls != 1 {
+			t.Errorf("request %d: %d store calls to admit, want 1 (one batch)", i, store.calls)
+		}
+	}
+	// The third is over rpm: refused, and what the batch took (in flight, tpm) given back in
+	// one more.
+	store.calls = 0
+	if _, e := tb.Admit(ctx, k, func() int { return 10 }); e == nil || e.Status != 429 {
+		t.Fatalf("third request: %v, want 429", e)
+	}
+	if store.calls != 2 {
+		t.Errorf("a refusal took %d store calls, want 2 (the batch and its give-back)", store.calls)
+	}
+	if n, _ := store.Store.Add(ctx, k.storeKey("inflight"), 0, 0); n != 2 {
+		t.Errorf("in flight after the refusal = %v, want the 2 admitted", n)
+	}
+}

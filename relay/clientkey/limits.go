@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/state"
 )
 
 // concurrencyTTL bounds the life of a key's in-flight counter in the store: a relay that dies
@@ -26,57 +27,80 @@ type Ticket struct {
 }
 
 // Admit checks the key's budget and takes its rate, token and concurrency limits for one
-// request, in that order: over a budget is a 402 billing_error naming it and when it resets,
-// over a limit a 429 rate_limit_error with RetryAfter (whatever was taken is given back).
-// estimate is the request's input tokens, asked for only when the key has a tpm_limit. Store
-// errors admit the request (the shared store reports none: it falls back to local state).
+// request: over a budget is a 402 billing_error naming it and when it resets, over a limit a
+// 429 rate_limit_error with RetryAfter. estimate is the request's input tokens, asked for
+// only when the key has a tpm_limit. Store errors admit the request (the shared store reports
+// none: it falls back to local state).
+//
+// Every check and charge goes to the store in one batch (one round trip on Redis): the
+// budgets are read, the in-flight count incremented, the rpm and tpm rates taken. The first
+// check that fails, in that order, is the answer, and what the batch took is given back in a
+// second batch, on that refusal's path only.
 func (t *Table) Admit(ctx context.Context, k *Key, estimate func() int) (*Ticket, *apierr.Error) {
 	if k == nil || !k.limited() {
 		return nil, nil
 	}
 	share := t.store.Share()
-	now := t.now().UTC()
-	for _, b := range t.budgets(k, now) {
-		spent, err := t.store.Add(ctx, b.key, 0, b.ttl)
-		if err == nil && spent >= b.limit*share {
-			return nil, b.refusal(k, spent, share)
-		}
+	budgets := t.budgets(k, t.now().UTC())
+	ops := make([]state.Op, 0, len(budgets)+3)
+	for _, b := range budgets {
+		ops = append(ops, state.Add(b.key, 0, b.ttl))
 	}
-	tk := &Ticket{t: t, k: k}
+	conc, rpm, tpm := -1, -1, -1 // their ops' indexes
+	var est int64
 	if k.conc > 0 {
-		limit := scaled(k.conc, share)
-		n, err := t.store.Add(ctx, k.storeKey("inflight"), 1, concurrencyTTL)
-		tk.inFlight = err == nil
-		if err == nil && int64(n) > limit {
-			tk.endInFlight(ctx)
-			return nil, overLimit(fmt.Sprintf("client key %q has %d requests in flight, its max_concurrent%s; retry when one ends",
-				k.Name, limit, shareNote(share)), time.Second)
-		}
+		conc = len(ops)
+		ops = append(ops, state.Add(k.storeKey("inflight"), 1, concurrencyTTL))
 	}
 	if k.rpm > 0 {
-		limit := scaled(k.rpm, share)
-		ok, wait, err := t.store.Take(ctx, k.storeKey("rpm"), limit, time.Minute, 1)
-		if err == nil && !ok {
-			tk.endInFlight(ctx)
-			return nil, overLimit(fmt.Sprintf("client key %q is over its rpm_limit of %d requests per minute%s; retry in %s",
-				k.Name, limit, shareNote(share), seconds(wait)), wait)
-		}
+		rpm = len(ops)
+		ops = append(ops, state.Take(k.storeKey("rpm"), scaled(k.rpm, share), time.Minute, 1))
 	}
 	if k.tpm > 0 {
-		limit := scaled(k.tpm, share)
-		est := int64(max(estimate(), 1))
-		ok, wait, err := t.store.Take(ctx, k.storeKey("tpm"), limit, time.Minute, est)
-		if err == nil && !ok {
-			tk.endInFlight(ctx)
-			if k.rpm > 0 {
-				t.store.Take(ctx, k.storeKey("rpm"), scaled(k.rpm, share), time.Minute, -1)
-			}
-			return nil, overLimit(fmt.Sprintf("client key %q is over its tpm_limit of %d tokens per minute%s (this request is estimated at %d input tokens); retry in %s",
-				k.Name, limit, shareNote(share), est, seconds(wait)), wait)
+		est = int64(max(estimate(), 1))
+		tpm = len(ops)
+		ops = append(ops, state.Take(k.storeKey("tpm"), scaled(k.tpm, share), time.Minute, est))
+	}
+	t.store.Batch(ctx, ops) // each op carries its own error
+	taken := func(i int) bool { return i >= 0 && ops[i].Err == nil && (ops[i].Kind == state.OpAdd || ops[i].OK) }
+	var refusal *apierr.Error
+	for i, b := range budgets {
+		if ops[i].Err == nil && ops[i].Sum >= b.limit*share {
+			refusal = b.refusal(k, ops[i].Sum, share)
+			break
 		}
-		if err == nil {
-			tk.charged = min(est, limit)
+	}
+	switch {
+	case refusal != nil:
+	case taken(conc) && int64(ops[conc].Sum) > scaled(k.conc, share):
+		refusal = overLimit(fmt.Sprintf("client key %q has %d requests in flight, its max_concurrent%s; retry when one ends",
+			k.Name, scaled(k.conc, share), shareNote(share)), time.Second)
+	case rpm >= 0 && ops[rpm].Err == nil && !ops[rpm].OK:
+		refusal = overLimit(fmt.Sprintf("client key %q is over its rpm_limit of %d requests per minute%s; retry in %s",
+			k.Name, scaled(k.rpm, share), shareNote(share), seconds(ops[rpm].Wait)), ops[rpm].Wait)
+	case tpm >= 0 && ops[tpm].Err == nil && !ops[tpm].OK:
+		refusal = overLimit(fmt.Sprintf("client key %q is over its tpm_limit of %d tokens per minute%s (this request is estimated at %d input tokens); retry in %s",
+			k.Name, scaled(k.tpm, share), shareNote(share), est, seconds(ops[tpm].Wait)), ops[tpm].Wait)
+	}
+	if refusal != nil {
+		var back []state.Op
+		if taken(conc) {
+			back = append(back, state.Add(k.storeKey("inflight"), -1, concurrencyTTL))
 		}
+		if taken(rpm) {
+			back = append(back, state.Take(k.storeKey("rpm"), scaled(k.rpm, share), time.Minute, -1))
+		}
+		if taken(tpm) {
+			back = append(back, state.Take(k.storeKey("tpm"), scaled(k.tpm, share), time.Minute, -est))
+		}
+		if len(back) > 0 {
+			t.store.Batch(ctx, back)
+		}
+		return nil, refusal
+	}
+	tk := &Ticket{t: t, k: k, inFlight: taken(conc)}
+	if taken(tpm) {
+		tk.charged = min(est, scaled(k.tpm, share))
 	}
 	return tk, nil
 }
