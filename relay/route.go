@@ -122,7 +122,7 @@ func (r *Relay) order(ctx context.Context, in *inbound, cands []candidate) (*pla
 	// a session sticks to the provider that served it, so its prompt cache stays warm. The
 	// history is looked at only when it can hold thinking blocks (one fast scan of the bytes).
 	preferred := ""
-	if mayHoldThinking(in.body) && (len(cands) > 1 || !claudePlatform(cands[0].u.cfg.Type)) {
+	if (len(cands) > 1 || !claudePlatform(cands[0].u.cfg.Type)) && mayHoldThinking(in.body) {
 		pn.origin, pn.hasThinking = r.thinkingOrigin(in.body)
 		if slices.Contains(allowed, pn.origin) {
 			preferred = pn.origin
@@ -167,7 +167,11 @@ func b2i(b bool) int {
 }
 
 // mayHoldThinking reports whether a body can hold signed or redacted thinking blocks, with two
-// fast scans of its bytes (most requests of a session without thinking have neither word).
+// fast scans of its bytes (most requests of a session without thinking have neither word). The
+// patterns are the keys' tails, without their opening quote: bytes.Index looks for the first
+// byte before comparing, and a quote is the commonest byte of JSON (measured on Claude Code's
+// 49 KB first turn: 20 µs instead of 30 µs). A tail can match inside a string: a false "maybe"
+// only costs the precise scan (thinkingOrigin) that follows.
 func mayHoldThinking(body []byte) bool {
-	return bytes.Contains(body, []byte(`"signature"`)) || bytes.Contains(body, []byte(`"redacted_thinking"`))
+	return bytes.Contains(body, []byte(`gnature"`)) || bytes.Contains(body, []byte(`dacted_thinking"`))
 }
