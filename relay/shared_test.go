@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,24 +23,6 @@ import (
 // would behind a load balancer, and send requests to them in turn. The relays' timeout for a
 // Redis call is 500 ms rather than the default 50 ms: the tests share a loaded machine, and
 // their outages are a stopped server, which refuses connections at once.
-
-// sharedLogs is a log sink for the relays of a test.
-type sharedLogs struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *sharedLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *sharedLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // sharedRelays starts n relays, each built from its own cfg() with server.state.redis on url
 // and expected_instances n, each served on 127.0.0.1, and returns their base URLs.
@@ -253,7 +234,7 @@ func healthOf(t *testing.T, base string) (int, gjson.Result) {
 func TestSharedStateOutageKeepsServingWithinTheLocalShare(t *testing.T) {
 	srv := relaytest.StartRedis(t)
 	up := relaytest.NewUpstream(t, relaytest.Instant(okMessage))
-	logs := &sharedLogs{}
+	logs := &logBuffer{} // the relays share one sink
 	bases := sharedRelays(t, srv.URL, 3, logs, func() *config.Config {
 		p := providerFor(config.TypeAnthropic, "anthropic", up.URL)
 		p.Keys = []config.Key{{Key: "sk-ant-limited", RPMLimit: 30}}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -49,30 +48,7 @@ providers:
 	}
 	t.Setenv("HOME", home)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"ccrelay", "serve", "--config", cfg, "--log-level", "info"}, &stdout, &stderr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("serve did not shut down")
-		}
-	})
-	listen := regexp.MustCompile(`ccrelay: listening on (http://127\.0\.0\.1:\d+)`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(20 * time.Millisecond) {
-		if m := listen.FindStringSubmatch(stdout.String()); m != nil {
-			base = m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s\n%s", stdout.String(), stderr.String())
-		}
-	}
+	base, serveLogs := serveLog(t, cfg) // reload_test.go
 
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"ccrelay", "cc", "init", "--config", cfg, "--url", base}, &out, &out); code != 0 {
@@ -88,7 +64,7 @@ providers:
 	var cout, cerr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &cout, &cerr
 	err = cmd.Run()
-	t.Logf("claude -p stdout:\n%s\nstderr:\n%s\nserve's log:\n%s", cout.String(), cerr.String(), stderr.String())
+	t.Logf("claude -p stdout:\n%s\nstderr:\n%s\nserve's log:\n%s", cout.String(), cerr.String(), serveLogs())
 	if err != nil {
 		t.Fatalf("claude -p: %v", err)
 	}
@@ -102,7 +78,7 @@ providers:
 	if len(up.requests()) == 0 {
 		t.Error("the upstream saw no request")
 	}
-	for line := range strings.Lines(stderr.String()) {
+	for line := range strings.Lines(serveLogs()) {
 		if f := accessFields(line); f["msg"] == "request" && f["status"] != "200" {
 			t.Errorf("a request was not answered 200: %s", line)
 		}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -154,28 +153,7 @@ routing:
 	for _, k := range []string{"ANTHROPIC_API_KEY", "ZAI_API_KEY", "MINIMAX_API_KEY", "CCRELAY_CONFIG"} {
 		t.Setenv(k, "")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"ccrelay", "serve", "--config", cfg, "--log-level", "info"}, &stdout, &stderr) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("serve did not shut down")
-		}
-	})
-	listen := regexp.MustCompile(`ccrelay: listening on (http://127\.0\.0\.1:\d+)`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(20 * time.Millisecond) {
-		if m := listen.FindStringSubmatch(stdout.String()); m != nil {
-			base = m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s\n%s", stdout.String(), stderr.String())
-		}
-	}
+	base, serveLogs := serveLog(t, cfg) // reload_test.go
 
 	home := filepath.Join(dir, "home")
 	os.MkdirAll(home, 0o755)
@@ -190,7 +168,7 @@ routing:
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
-	t.Logf("claude -p stdout:\n%s\nstderr:\n%s\nserve's log:\n%s", out.String(), errOut.String(), stderr.String())
+	t.Logf("claude -p stdout:\n%s\nstderr:\n%s\nserve's log:\n%s", out.String(), errOut.String(), serveLogs())
 	if err != nil {
 		t.Fatalf("claude -p: %v", err)
 	}
@@ -224,7 +202,7 @@ routing:
 	}
 	// The access log says which rule routed each request to the cheap provider.
 	scenarios := map[string]int{}
-	for line := range strings.Lines(stderr.String()) {
+	for line := range strings.Lines(serveLogs()) {
 		f := accessFields(line)
 		if f["msg"] != "request" || f["path"] != "/v1/messages" {
 			continue
