@@ -278,17 +278,19 @@ func toolTypeName(typ string) string {
 }
 
 func (r *Repairer) blockDelta(s string) {
-	// gjson unescapes every string value it returns, which allocates for the escaped JSON of
-	// partial_json and for most text: the values are read raw instead.
-	d := gjson.Get(s, "delta")
+	// Nearly every event of a stream is a delta, so the fields are read raw, in one pass over
+	// each object and without unescaping (gjson unescapes every string it returns, which
+	// allocates for the escaped JSON of partial_json and for most text). Delta types are
+	// compared as written: Anthropic's are plain ASCII.
+	d := rawField(s, "delta")
 	var raw string
-	switch d.Get("type").Str {
-	case "text_delta":
-		raw = rawField(d.Raw, "text")
-	case "thinking_delta":
-		raw = rawField(d.Raw, "thinking")
-	case "input_json_delta":
-		raw = rawField(d.Raw, "partial_json")
+	switch rawField(d, "type") {
+	case `"text_delta"`:
+		raw = rawField(d, "text")
+	case `"thinking_delta"`:
+		raw = rawField(d, "thinking")
+	case `"input_json_delta"`:
+		raw = rawField(d, "partial_json")
 		if r.toolType != "" && r.blockOpen && gjson.Get(s, "index").Int() == r.open {
 			r.addInput(raw)
 		}
