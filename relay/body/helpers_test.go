@@ -1,51 +1,26 @@
 package body
 
 import (
-	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 
-	"github.com/tidwall/gjson"
+	"github.com/ccrelay/ccrelay/relay/relaytest/claudecode"
 )
 
 // trafficDir holds the recorded real traffic (read only).
 const trafficDir = "../../fixtures/real-traffic"
 
-// ccRequest is one request body sent by a real client (fixtures/real-traffic/claude-code).
-type ccRequest struct {
-	Name    string
-	Body    []byte // as stored: the fixture's indented JSON
-	Compact []byte // the same, compacted (close to the wire size)
-}
+// ccRequest is one request recorded from real Claude Code (fixtures/real-traffic/claude-code).
+type ccRequest = claudecode.Request
 
 func loadClaudeCode(t testing.TB) []ccRequest {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(trafficDir, "claude-code", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no claude-code fixtures: %v", err)
+	reqs, err := claudecode.Load(filepath.Join(trafficDir, "claude-code"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	sort.Strings(files)
-	var out []ccRequest
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := gjson.GetBytes(raw, "body")
-		if !b.IsObject() {
-			continue
-		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, []byte(b.Raw)); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ccRequest{Name: strings.TrimSuffix(filepath.Base(f), ".json"), Body: []byte(b.Raw), Compact: compact.Bytes()})
-	}
-	return out
+	return reqs
 }
 
 // testdata returns a file of testdata/ (hand-made bodies: every feature the walker reports in

@@ -1,7 +1,6 @@
 package estimate
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ccrelay/ccrelay/relay/relaytest/claudecode"
 
 	"github.com/tidwall/gjson"
 )
@@ -249,43 +250,16 @@ func TestImageTokens(t *testing.T) {
 // trafficDir holds the recorded real traffic (read only).
 const trafficDir = "../../fixtures/real-traffic"
 
-// ccRequest is a count_tokens request body sent by Claude Code and the capturing server's reply.
-type ccRequest struct {
-	Name        string
-	Compact     []byte
-	CountTokens bool
-	Reply       string
-}
+// ccRequest is one request recorded from real Claude Code (fixtures/real-traffic/claude-code).
+type ccRequest = claudecode.Request
 
 func loadClaudeCode(t testing.TB) []ccRequest {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(trafficDir, "claude-code", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no claude-code fixtures: %v", err)
+	reqs, err := claudecode.Load(filepath.Join(trafficDir, "claude-code"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	sort.Strings(files)
-	var out []ccRequest
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := gjson.GetBytes(raw, "body")
-		if !b.IsObject() {
-			continue
-		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, []byte(b.Raw)); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ccRequest{
-			Name:        strings.TrimSuffix(filepath.Base(f), ".json"),
-			Compact:     compact.Bytes(),
-			CountTokens: strings.Contains(gjson.GetBytes(raw, "path").Str, "count_tokens"),
-			Reply:       gjson.GetBytes(raw, "reply").Str,
-		})
-	}
-	return out
+	return reqs
 }
 
 // FuzzTokens feeds arbitrary bodies to Tokens: nothing may panic, and the estimate is at least 1.

@@ -6,13 +6,13 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/relaytest/claudecode"
+
 	"github.com/google/go-cmp/cmp"
-	"github.com/tidwall/gjson"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -42,52 +42,16 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// ccRequest is one request body sent by a real client (fixtures/real-traffic/claude-code).
-type ccRequest struct {
-	Name        string
-	Body        []byte // as stored: the fixture's indented JSON
-	Compact     []byte // the same, compacted (close to the wire size)
-	Betas       []string
-	CountTokens bool
-	Reply       string
-}
+// ccRequest is one request recorded from real Claude Code (fixtures/real-traffic/claude-code).
+type ccRequest = claudecode.Request
 
 func loadClaudeCode(t testing.TB) []ccRequest {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(trafficDir, "claude-code", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no claude-code fixtures: %v", err)
+	reqs, err := claudecode.Load(filepath.Join(trafficDir, "claude-code"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	sort.Strings(files)
-	var out []ccRequest
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := gjson.GetBytes(raw, "body")
-		if !body.IsObject() {
-			continue
-		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, []byte(body.Raw)); err != nil {
-			t.Fatal(err)
-		}
-		var betas []string
-		gjson.GetBytes(raw, "headers.anthropic-beta").ForEach(func(_, v gjson.Result) bool {
-			betas = append(betas, v.Str)
-			return true
-		})
-		out = append(out, ccRequest{
-			Name:        strings.TrimSuffix(filepath.Base(f), ".json"),
-			Body:        []byte(body.Raw),
-			Compact:     compact.Bytes(),
-			Betas:       betas,
-			CountTokens: strings.Contains(gjson.GetBytes(raw, "path").Str, "count_tokens"),
-			Reply:       gjson.GetBytes(raw, "reply").Str,
-		})
-	}
-	return out
+	return reqs
 }
 
 // usageSummary renders a Usage for goldens and diffs.
