@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ccrelay/ccrelay/relay"
 
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/features"
@@ -147,6 +150,15 @@ func TestMatrixCellsThroughTheRelay(t *testing.T) {
 				p = providerFor(c.Provider, "local", up.URL, "k")
 			}
 			p.Features = c.Overrides
+			if err := features.ValidateOverrides(c.Overrides); err != nil {
+				// The row ignores an invalid override (the features package's cell); a relay is
+				// never built with one: relay.New refuses it as config validation does.
+				_, nerr := relay.New(context.Background(), relay.Options{Config: configWith(p)})
+				if nerr == nil || !strings.Contains(nerr.Error(), err.Error()) {
+					t.Fatalf("relay.New with overrides %v: error %v, want one that says %q", c.Overrides, nerr, err)
+				}
+				return
+			}
 			if upModel != model {
 				p.ModelMapping = map[string]string{model: upModel}
 			}

@@ -175,6 +175,11 @@ func New(ctx context.Context, opts Options) (*Relay, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("relay: no configuration")
 	}
+	// A configuration built in code (not by config.Load and the CLI) gets the same check of its
+	// feature overrides as a file: an unknown feature or action is an error, not a pass.
+	if err := features.ValidateConfig(cfg); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
 	r := &Relay{
 		cfg:        cfg,
 		transport:  opts.Transport,
