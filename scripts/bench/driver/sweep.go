@@ -58,6 +58,7 @@ type sweepCell struct {
 	size    sweepSize
 	res     results
 	hwm     map[string]int64
+	rest    map[string]int64 // VmRSS after the sanity check, before the rounds
 	broken  map[string]string
 	skipped string
 	seqN    int
@@ -150,7 +151,7 @@ func (d *driver) runSweep() int {
 	var cells []*sweepCell
 	for _, c := range d.sw.configs {
 		for _, s := range d.sw.sizes {
-			cells = append(cells, &sweepCell{cfg: c, size: s, res: results{}, hwm: map[string]int64{}, broken: map[string]string{}})
+			cells = append(cells, &sweepCell{cfg: c, size: s, res: results{}, hwm: map[string]int64{}, rest: map[string]int64{}, broken: map[string]string{}})
 		}
 	}
 	logf("sweep: %d configs × %d sizes, modes %s, %d rounds, budget %v; workdir %s",
@@ -212,6 +213,12 @@ func (d *driver) sweepCell(cell *sweepCell, firstLen int, deadline time.Time) (d
 		}
 	}
 
+	for _, t := range e.targets {
+		if t.proc != nil && t.broken == "" {
+			cell.rest[t.name] = memKB(t.pid(), "VmRSS")
+		}
+	}
+
 	// Fewer requests for larger bodies (as many bytes as the 49 KB runs, within bounds): the
 	// sequential phases keep at least 60 requests per target, the concurrent ones two waves of
 	// 64 clients per chunk.
@@ -261,8 +268,8 @@ func (d *driver) sweepTable(cells []*sweepCell) string {
 		"Requests per target and round (c = 1 / c = %d): %s.\n\n",
 		o.events, o.eventBytes, sweepClients, o.chunks, sweepClients, cellCounts(cells))
 
-	head := "| config | body | mode | candidate | added p50 floor (ms) | added p50 cand (ms) | ÷ floor | CPU/req floor (µs) | CPU/req cand (µs) | ÷ floor | req/s c=64 floor | req/s c=64 cand | ÷ floor | peak RSS floor (MiB) | peak RSS cand (MiB) | cand − floor (MiB) | bound 1.25×64×body (MiB) | RSS | errors |"
-	w("%s\n%s\n", head, "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: |")
+	head := "| config | body | mode | candidate | added p50 floor (ms) | added p50 cand (ms) | ÷ floor | CPU/req floor (µs) | CPU/req cand (µs) | ÷ floor | req/s c=64 floor | req/s c=64 cand | ÷ floor | peak RSS floor (MiB) | peak RSS cand (MiB) | cand − floor (MiB) | bound 1.25×64×body (MiB) | RSS | at rest cand − floor (MiB) | growth cand − floor (MiB) | growth | errors |"
+	w("%s\n%s\n", head, "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: | ---: | :---: | ---: |")
 
 	p50 := func(r *report) float64 { return r.Latency.P50 }
 	rps := func(r *report) float64 { return r.RPS }
@@ -297,7 +304,7 @@ func (d *driver) sweepTable(cells []*sweepCell) string {
 	for _, cell := range cells {
 		sizeCell := fmt.Sprintf("%s (%d B)", cell.size.label, cell.size.bytes)
 		if cell.skipped != "" {
-			w("| %s | %s | | | skipped: %s |%s\n", cell.cfg.name, sizeCell, oneLine(cell.skipped, 200), strings.Repeat(" |", 15))
+			w("| %s | %s | | | skipped: %s |%s\n", cell.cfg.name, sizeCell, oneLine(cell.skipped, 200), strings.Repeat(" |", 18))
 			continue
 		}
 		bound := sweepRSSMult * sweepClients * float64(cell.size.bytes) / mib
@@ -316,7 +323,7 @@ func (d *driver) sweepTable(cells []*sweepCell) string {
 					case ok:
 						v = "dropped: " + oneLine(why, 160)
 					}
-					w("| %s | %s | %s | %s | %s |%s\n", cell.cfg.name, sizeCell, mode, c, v, strings.Repeat(" |", 14))
+					w("| %s | %s | %s | %s | %s |%s\n", cell.cfg.name, sizeCell, mode, c, v, strings.Repeat(" |", 17))
 					continue
 				}
 				cp50 := added(cell.res, seq, c, p50)
@@ -328,6 +335,14 @@ func (d *driver) sweepTable(cells []*sweepCell) string {
 				if cell.hwm[c] > 0 && cell.hwm["floor"] > 0 {
 					rss = verdict(over <= bound)
 				}
+				// The footprint before the load (binary, init, pools) against what the load
+				// added: the bound is about bodies held in flight, which only the growth shows.
+				restOver, growth, grown := math.NaN(), math.NaN(), "—"
+				if cell.rest[c] > 0 && cell.rest["floor"] > 0 && cell.hwm[c] > 0 && cell.hwm["floor"] > 0 {
+					restOver = float64(cell.rest[c]-cell.rest["floor"]) / 1024
+					growth = float64((cell.hwm[c]-cell.rest[c])-(cell.hwm["floor"]-cell.rest["floor"])) / 1024
+					grown = verdict(growth <= bound)
+				}
 				e, n := 0, 0
 				for _, ph := range []string{seq, c64} {
 					for _, r := range cell.res[ph][c] {
@@ -335,17 +350,20 @@ func (d *driver) sweepTable(cells []*sweepCell) string {
 						n += r.Sent
 					}
 				}
-				w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %d / %d |\n",
+				w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %d / %d |\n",
 					cell.cfg.name, sizeCell, mode, c,
 					fmtF(fp50, "%+.3f"), fmtF(cp50, "%+.3f"), ratio(cp50, fp50, func(x float64) bool { return x <= sweepP50Max }),
 					fmtF(fcpu, "%.0f"), fmtF(ccpu, "%.0f"), paired(pairedRatio(cell.res, c64, c, cpu), func(x float64) bool { return x <= sweepCPUMax }),
 					fmtF(frps, "%.0f"), fmtF(crps, "%.0f"), paired(pairedRatio(cell.res, c64, c, rps), func(x float64) bool { return x >= sweepRPSMin }),
-					fmtF(nz(floorHWM), "%.1f"), fmtF(nz(candHWM), "%.1f"), fmtF(ifNaN(over, cell.hwm[c] == 0 || cell.hwm["floor"] == 0), "%+.1f"), bound, rss, e, n)
+					fmtF(nz(floorHWM), "%.1f"), fmtF(nz(candHWM), "%.1f"), fmtF(ifNaN(over, cell.hwm[c] == 0 || cell.hwm["floor"] == 0), "%+.1f"), bound, rss,
+					fmtF(restOver, "%+.1f"), fmtF(growth, "%+.1f"), grown, e, n)
 			}
 		}
 	}
 	w("\nTargets (from the issue, stated for the chain config with the 1 MB body; every cell is judged by them): added p50 ≤ %.1f× the floor's, "+
-		"CPU per request ≤ %.1f×, req/s at %d clients ≥ %.1f×; peak RSS above the floor's ≤ %.2f × %d clients × body size, for every config.\n\n",
+		"CPU per request ≤ %.1f×, req/s at %d clients ≥ %.1f×; peak RSS above the floor's ≤ %.2f × %d clients × body size, for every config. "+
+		"At rest = VmRSS after the sanity check (6 requests), before the rounds; growth = (peak − at rest) of the candidate minus the floor's, "+
+		"judged by the same bound: the footprint at rest (binary, init) does not grow with the bodies in flight, the growth does.\n\n",
 		sweepP50Max, sweepCPUMax, sweepClients, sweepRPSMin, sweepRSSMult, sweepClients)
 	if o.ccrelay == "" {
 		w("- ccrelay was not measured: %s\n", orDefault(o.ccrelayNote, "no binary given"))
