@@ -282,15 +282,27 @@ func (r *Repairer) blockDelta(s string) {
 	// each object and without unescaping (gjson unescapes every string it returns, which
 	// allocates for the escaped JSON of partial_json and for most text). Delta types are
 	// compared as written: Anthropic's are plain ASCII.
-	d := rawField(s, "delta")
+	var typ, text, thinking, partial string
+	eachField(rawField(s, "delta"), func(k, v string) {
+		switch k {
+		case "type":
+			typ = v
+		case "text":
+			text = v
+		case "thinking":
+			thinking = v
+		case "partial_json":
+			partial = v
+		}
+	})
 	var raw string
-	switch rawField(d, "type") {
+	switch typ {
 	case `"text_delta"`:
-		raw = rawField(d, "text")
+		raw = text
 	case `"thinking_delta"`:
-		raw = rawField(d, "thinking")
+		raw = thinking
 	case `"input_json_delta"`:
-		raw = rawField(d, "partial_json")
+		raw = partial
 		if r.toolType != "" && r.blockOpen && gjson.Get(s, "index").Int() == r.open {
 			r.addInput(raw)
 		}
@@ -306,37 +318,47 @@ func (r *Repairer) blockDelta(s string) {
 // is not an object or has no such key (a repeated key: the last one). Unlike gjson, it never
 // unescapes (nor allocates). Keys are compared as written, escapes included.
 func rawField(obj, key string) string {
+	found := ""
+	eachField(obj, func(k, v string) {
+		if k == key {
+			found = v
+		}
+	})
+	return found
+}
+
+// eachField calls f with each member of the JSON object obj, in order: its key as written
+// (without the quotes, escapes left as they are) and the raw JSON text of its value. It stops
+// at the first thing that is not a member; obj that is not an object has none.
+func eachField(obj string, f func(key, value string)) {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
-		return ""
+		return
 	}
-	found := ""
 	i++
 	for {
 		i = skipSpace(obj, i)
 		if i >= len(obj) || obj[i] != '"' {
-			return found
+			return
 		}
 		end := skipValue(obj, i)
 		if end < 0 {
-			return found
+			return
 		}
 		k := obj[i+1 : end-1]
 		i = skipSpace(obj, end)
 		if i >= len(obj) || obj[i] != ':' {
-			return found
+			return
 		}
 		i = skipSpace(obj, i+1)
 		end = skipValue(obj, i)
 		if end < 0 {
-			return found
+			return
 		}
-		if k == key {
-			found = obj[i:end]
-		}
+		f(k, obj[i:end])
 		i = skipSpace(obj, end)
 		if i >= len(obj) || obj[i] != ',' {
-			return found
+			return
 		}
 		i++
 	}
@@ -356,14 +378,7 @@ func skipValue(s string, i int) int {
 	for ; i < len(s); i++ {
 		switch s[i] {
 		case '"':
-			i++
-			for i < len(s) && s[i] != '"' {
-				if s[i] == '\\' {
-					i++
-				}
-				i++
-			}
-			if i >= len(s) {
+			if i = stringEnd(s, i+1); i < 0 {
 				return -1
 			}
 			if depth == 0 {
@@ -389,6 +404,28 @@ func skipValue(s string, i int) int {
 		return i
 	}
 	return -1
+}
+
+// stringEnd returns the index of the quote that ends the JSON string whose contents start at
+// s[i], or -1 when it does not end. It jumps from quote to quote (strings.IndexByte is
+// vectorized): text deltas are mostly plain text.
+func stringEnd(s string, i int) int {
+	for {
+		q := strings.IndexByte(s[i:], '"')
+		if q < 0 {
+			return -1
+		}
+		q += i
+		// The quote is escaped when an odd number of backslashes precede it.
+		n := 0
+		for j := q - 1; j >= i && s[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q
+		}
+		i = q + 1
+	}
 }
 
 // addInput adds a partial_json fragment, as its JSON string literal, to the open tool input.
