@@ -55,8 +55,9 @@ type Top struct {
 	// Unknown are the top-level keys outside the Messages API (KnownTopLevel) whose value is
 	// not null, in body order.
 	Unknown []string
-
-	seenTop uint32 // bit i: the known top-level key of index i was seen
+	// Keys is every top-level key the body has, null or not (OtherKeys for those outside
+	// KnownTopLevel).
+	Keys KeySet
 }
 
 // The bits of Top.ToolChoiceTypes.
@@ -68,7 +69,7 @@ const (
 )
 
 // knownTopLevel are the Messages API body keys (wire.md A) plus the keys the Bedrock and
-// Vertex adapters add, each with its own index below 32 (for Top.seenTop).
+// Vertex adapters add, each with its own index below 31 (its bit in a KeySet).
 var knownTopLevel = map[string]uint8{
 	"model": 0, "messages": 1, "system": 2, "max_tokens": 3, "stream": 4,
 	"temperature": 5, "top_p": 6, "top_k": 7, "stop_sequences": 8, "tools": 9,
@@ -85,16 +86,53 @@ func KnownTopLevel(key string) bool {
 	return ok
 }
 
+// KeySet is a set of top-level keys: one bit per key KnownTopLevel knows, and one bit,
+// OtherKeys, for all the others.
+type KeySet uint32
+
+// OtherKeys is the bit of the keys outside KnownTopLevel.
+const OtherKeys KeySet = 1 << 31
+
+// KeyOf returns the set of key alone: its own bit, or OtherKeys.
+func KeyOf(key string) KeySet {
+	if i, ok := knownTopLevel[key]; ok {
+		return 1 << i
+	}
+	return OtherKeys
+}
+
+// topLevelNames are the keys of knownTopLevel by index.
+var topLevelNames = func() (n [31]string) {
+	for k, i := range knownTopLevel {
+		n[i] = k
+	}
+	return n
+}()
+
+// Names returns the known keys of s in a fixed order (model, messages, system, max_tokens,
+// ...); OtherKeys names no key.
+func (s KeySet) Names() []string {
+	var out []string
+	for i, k := range topLevelNames {
+		if k != "" && s&(1<<i) != 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // seen records a top-level key and notes the first one that repeats (Top.Duplicate).
 func (t *Top) seen(key string) (known bool) {
 	i, known := knownTopLevel[key]
-	switch {
-	case known:
-		if t.seenTop&(1<<i) != 0 && t.Duplicate == "" {
+	if known {
+		if t.Keys&(1<<i) != 0 && t.Duplicate == "" {
 			t.Duplicate = key
 		}
-		t.seenTop |= 1 << i
-	case t.Duplicate == "":
+		t.Keys |= 1 << i
+		return true
+	}
+	t.Keys |= OtherKeys
+	if t.Duplicate == "" {
 		for _, k := range t.Unknown {
 			if k == key {
 				t.Duplicate = strings.Clone(key)
@@ -102,7 +140,7 @@ func (t *Top) seen(key string) (known bool) {
 			}
 		}
 	}
-	return known
+	return false
 }
 
 // member reads one member of the root object: k is the raw key with its quotes, val the raw
