@@ -64,7 +64,7 @@ func evaluate(ctx context.Context, opts *Options, res *Result, providerType stri
 // replay runs one exchange against a fresh copy of the cassette.
 func replay(ctx context.Context, opts *Options, up upstream, clientModel string, overrides map[string]string, cf *cassetteFile, req *ClientRequest, pl *plan) *exchange {
 	g := newGate()
-	m := &matcher{neutral: pl.neutral, unknown: pl.usage.UnknownFields}
+	m := &matcher{neutral: pl.neutral, unknown: pl.unknown}
 	fresh := cf.fresh()
 	if fresh != nil {
 		fresh.c.Matcher = m.Match
@@ -556,7 +556,7 @@ func recordMatrix(res *Result, pl *plan, ex, answer *exchange, req *ClientReques
 	// it (a cassette made with the feature stripped says nothing about it).
 	var recorded features.Usage
 	if ix := firstInteraction(cf); ix != nil {
-		recorded, _, _ = sentUsage([]sentRequest{{Header: ix.Request.Headers, Body: []byte(ix.Request.Body)}})
+		recorded, _, _, _ = sentUsage([]sentRequest{{Header: ix.Request.Headers, Body: []byte(ix.Request.Body)}})
 	}
 	for _, u := range pl.uses {
 		if !slices.Contains(probed, u.f) && u.cell.Action == features.Pass {

@@ -509,7 +509,7 @@ func applyMatrix(p string, client *ClientRequest, body []byte, model string) ([]
 		case u.f == features.AnthropicBeta || u.f == features.UnknownFields:
 			// The Bedrock and Vertex field and beta lists above already did this.
 		case u.cell.Action == features.Strip:
-			neutralise(obj, u.f, pl.usage.UnknownFields)
+			neutralise(obj, u.f, pl.unknown)
 			changed = true
 		case u.f == features.Temperature && u.cell.Action == features.Degrade:
 			obj["temperature"] = json.Number("0.01")

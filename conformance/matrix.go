@@ -29,6 +29,8 @@ type plan struct {
 	neutral []features.Feature
 	// dropBetas are the anthropic-beta values the provider's allowlist drops.
 	dropBetas []string
+	// unknown are the top-level keys the unknown_fields cell covers (unaccepted).
+	unknown []string
 }
 
 // expectUpstream reports whether the relay must call the provider.
@@ -54,11 +56,16 @@ func (p *plan) blocking() []features.Feature {
 	return out
 }
 
-// makePlan reads the matrix (and the overrides) for every feature req uses.
+// makePlan reads the matrix (and the overrides) for every feature req uses on the provider
+// type: the features of the relay's own decision (features.Decide), where unknown_fields
+// depends on the provider's field list.
 func makePlan(lookup func(string, features.Feature) features.Cell, providerType string, req *ClientRequest, upstreamModel string, overrides map[string]string) plan {
 	pl := plan{usage: features.Detect(req.Body, req.betas())}
 	pl.usage.CountTokens = req.isCount()
-	for _, f := range pl.usage.Features() {
+	pl.unknown = unaccepted(providerType, req.Body, &pl.usage)
+	d := features.Decide(providerType, overrides, pl.usage)
+	for _, it := range d.Items {
+		f := it.Feature
 		cell := lookup(providerType, f)
 		u := use{f: f, cell: cell}
 		if a, ok := overrides[f.String()]; ok && f.Valid(features.Action(a)) {
@@ -119,6 +126,24 @@ var present = []features.Feature{
 	features.Temperature,
 }
 
+// unaccepted lists the top-level keys of body the unknown_fields cell covers on a provider
+// type: for a provider with a field list (features.FieldAllowlist), every key outside it, null
+// or not; otherwise the keys outside the Messages API (u.UnknownFields).
+func unaccepted(providerType string, body []byte, u *features.Usage) []string {
+	fields := features.FieldAllowlist(providerType)
+	if fields == nil {
+		return u.UnknownFields
+	}
+	var out []string
+	gjson.ParseBytes(body).ForEach(func(k, _ gjson.Result) bool {
+		if !slices.Contains(fields, k.String()) {
+			out = append(out, k.String())
+		}
+		return true
+	})
+	return out
+}
+
 // bodyKey is the top-level key a provider adapter names when it drops a feature's field
 // ("field=dropped:KEY" in x-ccrelay-degraded).
 var bodyKey = map[features.Feature]string{
@@ -149,10 +174,11 @@ func noted(degraded string, f features.Feature, unknown []string) bool {
 }
 
 // sentUsage detects the features in the last request the relay sent upstream (a Bedrock
-// count-tokens body is decoded first), with the betas of its header and its anthropic_beta.
-func sentUsage(sent []sentRequest) (features.Usage, []string, bool) {
+// count-tokens body is decoded first), with the betas of its header and its anthropic_beta,
+// and returns that body.
+func sentUsage(sent []sentRequest) (features.Usage, []string, []byte, bool) {
 	if len(sent) == 0 {
-		return features.Usage{}, nil, false
+		return features.Usage{}, nil, nil, false
 	}
 	s := sent[len(sent)-1]
 	body := s.Body
@@ -165,7 +191,7 @@ func sentUsage(sent []sentRequest) (features.Usage, []string, bool) {
 	for _, b := range gjson.GetBytes(body, "anthropic_beta").Array() {
 		betas = append(betas, b.String())
 	}
-	return features.Detect(body, betas), betas, true
+	return features.Detect(body, betas), betas, body, true
 }
 
 // checkActions checks, after the relay called the provider, that every used feature got its
@@ -173,7 +199,7 @@ func sentUsage(sent []sentRequest) (features.Usage, []string, bool) {
 // ones still present.
 func checkActions(res *Result, pl *plan, ex *exchange) map[features.Feature]string {
 	fails := map[features.Feature]string{}
-	up, upBetas, ok := sentUsage(ex.sent)
+	up, upBetas, upBody, ok := sentUsage(ex.sent)
 	if !ok {
 		return fails
 	}
@@ -192,14 +218,16 @@ func checkActions(res *Result, pl *plan, ex *exchange) map[features.Feature]stri
 				}
 			case u.f != features.UnknownFields && up.Uses(u.f):
 				why = fmt.Sprintf("the matrix strips %s, but it went upstream at %s", u.f, up.Path(u.f))
-			case u.f == features.UnknownFields && len(up.UnknownFields) > 0:
-				why = fmt.Sprintf("the matrix strips unknown fields, but %v went upstream", up.UnknownFields)
+			case u.f == features.UnknownFields:
+				if left := unaccepted(res.Provider, upBody, &up); len(left) > 0 {
+					why = fmt.Sprintf("the matrix strips unknown fields, but %v went upstream", left)
+				}
 			}
-			if why == "" && !noted(degraded, u.f, pl.usage.UnknownFields) {
+			if why == "" && !noted(degraded, u.f, pl.unknown) {
 				why = fmt.Sprintf("%s was stripped without a note in x-ccrelay-degraded (got %q)", u.f, degraded)
 			}
 		case features.Degrade:
-			if !noted(degraded, u.f, pl.usage.UnknownFields) {
+			if !noted(degraded, u.f, pl.unknown) {
 				why = fmt.Sprintf("the matrix degrades %s, but x-ccrelay-degraded does not say so (got %q)", u.f, degraded)
 			}
 		case features.Pass:

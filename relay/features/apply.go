@@ -46,14 +46,13 @@ func Apply(b []byte, d Decision, maxTokensCeiling int) ([]byte, []string, error)
 	if err != nil {
 		return b, nil, err
 	}
-	u := a.d.usage
 	if a.strips(UnknownFields) {
-		k, left := leftover(out)
+		k, left := a.d.leftover(out)
 		// sjson cannot address every key spelling: a key it misreads is left in place, or
 		// (a key that is only an escaped quote) its removal breaks the JSON. Either way the
 		// client is told, and nothing broken is sent.
-		if !left && len(u.UnknownFields) > 0 && u.Valid && !body.Valid(out) {
-			k, left = u.UnknownFields[0], true
+		if !left && a.unknownNoted > 0 && a.d.usage.Valid && !body.Valid(out) {
+			k, left = a.firstUnknown, true
 		}
 		if left {
 			return b, nil, &Refusal{Feature: UnknownFields, Path: k, Status: 400, Type: "invalid_request_error",
@@ -82,18 +81,27 @@ func overCeiling(u *Usage, ceiling int) bool {
 	return ceiling > 0 && u.MaxTokens > int64(ceiling)
 }
 
-// leftover returns a top-level key outside the Messages API still in body (sjson cannot
+// leftover returns a top-level key the provider does not accept still in body (sjson cannot
 // address every key spelling).
-func leftover(b []byte) (string, bool) {
+func (d *Decision) leftover(b []byte) (string, bool) {
 	k := ""
 	body.Keys(b, func(key string) bool {
-		if !body.KnownTopLevel(key) {
+		if !d.accepts(key) {
 			k = key
 			return false
 		}
 		return true
 	})
 	return k, k != ""
+}
+
+// accepts reports whether the provider takes a top-level key: one of its field list
+// (FieldAllowlist) or, without a list, one of the Messages API.
+func (d *Decision) accepts(key string) bool {
+	if d.listed {
+		return d.fields&body.KeyOf(key) != 0
+	}
+	return body.KnownTopLevel(key)
 }
 
 type applier struct {
@@ -111,7 +119,8 @@ type applier struct {
 	clampTemp      bool
 
 	toolCount, toolsRemoved int
-	unknownNoted            int
+	unknownNoted            int    // keys removed by unknown_fields
+	firstUnknown            string // the first of them
 	removedToolNames        []string
 	toolChoiceName          string
 
@@ -228,6 +237,10 @@ func (a *applier) visit(e *body.Node) {
 }
 
 func (a *applier) top(key string, v gjson.Result) {
+	if a.strips(UnknownFields) && !a.d.accepts(key) && !a.ownRowRemoves(key, v) {
+		a.stripUnknown(key)
+		return
+	}
 	switch key {
 	case "tools":
 		if a.removeTools {
@@ -283,18 +296,34 @@ func (a *applier) top(key string, v gjson.Result) {
 			a.del(key)
 			a.note(f, "stripped")
 		}
-	default:
-		if !body.KnownTopLevel(key) && a.strips(UnknownFields) {
-			a.del(body.PathKey(key))
-			switch a.unknownNoted++; {
-			case a.unknownNoted == 1:
-				a.done[UnknownFields] = "stripped:" + noteKey(key)
-			case a.unknownNoted <= 5:
-				a.done[UnknownFields] += "+" + noteKey(key)
-			case a.unknownNoted == 6:
-				a.done[UnknownFields] += "+more"
-			}
-		}
+	}
+}
+
+// ownRowRemoves reports whether a top-level key outside the provider's list is removed by its
+// own row instead (whose note it then gets): context_management and cache_control that are not
+// null, when their rows strip. Row.unaccepted leaves the same keys out.
+func (a *applier) ownRowRemoves(key string, v gjson.Result) bool {
+	switch key {
+	case "context_management":
+		return a.strips(ContextManagement) && v.Type != gjson.Null
+	case "cache_control":
+		return a.strips(CacheControl) && v.Type != gjson.Null
+	}
+	return false
+}
+
+// stripUnknown removes a top-level key the provider does not accept, and notes it:
+// unknown_fields=stripped:KEY+KEY, five keys at most, then +more.
+func (a *applier) stripUnknown(key string) {
+	a.del(body.PathKey(key))
+	switch a.unknownNoted++; {
+	case a.unknownNoted == 1:
+		a.firstUnknown = key
+		a.done[UnknownFields] = "stripped:" + noteKey(key)
+	case a.unknownNoted <= 5:
+		a.done[UnknownFields] += "+" + noteKey(key)
+	case a.unknownNoted == 6:
+		a.done[UnknownFields] += "+more"
 	}
 }
 

@@ -32,7 +32,7 @@ func applyReference(b []byte, d Decision, maxTokensCeiling int) ([]byte, []strin
 		return b, nil, err
 	}
 	if a.strips(UnknownFields) {
-		if k, left := leftover(out); left {
+		if k, left := a.d.leftover(out); left {
 			return b, nil, &Refusal{Feature: UnknownFields, Path: k, Status: 400, Type: "invalid_request_error",
 				Message: fmt.Sprintf("provider (%s) does not accept the top-level key %q and the relay cannot remove it; remove it from the request", a.d.ProviderType, k)}
 		}

@@ -183,6 +183,14 @@ var defaultCases = []applyCase{
 		in:    `{"model":"m","safeguards":[{"type":"dangerous_tool_use"}],"max_tokens":1,"x.y":true}`,
 		out:   `{"model":"m","max_tokens":1}`,
 		notes: []string{"unknown_fields=stripped:safeguards+x.y"}},
+	{name: "bedrock/unknown_fields/Messages API keys outside the list, null ones too", provider: "bedrock",
+		in:    `{"model":"m","stream":false,"service_tier":"auto","cache_control":{"type":"ephemeral"},"speed":null,"context_management":{"edits":[]},"x":null,"messages":[]}`,
+		out:   `{"model":"m","stream":false,"messages":[]}`,
+		notes: []string{"context_management=stripped", "unknown_fields=stripped:service_tier+cache_control+speed+x"}},
+	{name: "bedrock/unknown_fields/null context_management", provider: "bedrock",
+		in:    `{"model":"m","context_management":null,"messages":[]}`,
+		out:   `{"model":"m","messages":[]}`,
+		notes: []string{"unknown_fields=stripped:context_management"}},
 
 	// vertex
 	{name: "vertex/image_url", provider: "vertex",
@@ -195,6 +203,10 @@ var defaultCases = []applyCase{
 		in:       `{}`,
 		notes:    []string{"anthropic_beta=stripped:1"},
 		betasOut: []string{"context-management-2025-06-27"}},
+	{name: "vertex/unknown_fields", provider: "vertex",
+		in:    `{"model":"m","safeguards":[],"service_tier":"auto","anthropic_beta":["x"],"context_management":{"edits":[]},"mcp_servers":null,"messages":[]}`,
+		out:   `{"model":"m","context_management":{"edits":[]},"messages":[]}`,
+		notes: []string{"unknown_fields=stripped:safeguards+service_tier+anthropic_beta+mcp_servers"}},
 	{name: "vertex/max_tokens", provider: "vertex", ceiling: 64000,
 		in:    `{"max_tokens":128000}`,
 		out:   `{"max_tokens":64000}`,
@@ -299,6 +311,28 @@ var overrideCases = []applyCase{
 		in:    `{"a":1,"b\r\nX-Evil: 1":2,"c":3,"d":4,"e":5,"f":6,"g":7,"model":"m"}`,
 		out:   `{"model":"m"}`,
 		notes: []string{"unknown_fields=stripped:a+b__X-Evil__1+c+d+e+more"}},
+	{name: "bedrock/context_management/pass is still outside the list", provider: "bedrock", overrides: map[string]string{"context_management": "pass"},
+		in:    `{"model":"m","context_management":{"edits":[]},"messages":[]}`,
+		out:   `{"model":"m","messages":[]}`,
+		notes: []string{"unknown_fields=stripped:context_management"}},
+	{name: "bedrock/unknown_fields/pass", provider: "bedrock", overrides: map[string]string{"unknown_fields": "pass"},
+		in:    `{"model":"m","service_tier":"auto","context_management":{"edits":[]},"messages":[]}`,
+		out:   `{"model":"m","service_tier":"auto","messages":[]}`,
+		notes: []string{"context_management=stripped"}},
+	{name: "bedrock/unknown_fields/refuse names only the keys no row removes", provider: "bedrock", overrides: map[string]string{"unknown_fields": "refuse"},
+		in:      `{"model":"m","context_management":{"edits":[]},"safeguards":[],"service_tier":"auto","messages":[]}`,
+		refusal: `provider "local" (bedrock) does not support the top-level keys service_tier, safeguards (at service_tier); remove them, or set features: {unknown_fields: strip} on the provider to remove them`},
+	{name: "bedrock/unknown_fields/refuse, not when every key is removed by its row", provider: "bedrock", overrides: map[string]string{"unknown_fields": "refuse"},
+		in:    `{"model":"m","context_management":{"edits":[]},"messages":[]}`,
+		out:   `{"model":"m","messages":[]}`,
+		notes: []string{"context_management=stripped"}},
+	{name: "bedrock/cache_control/strip removes the top-level one as its own", provider: "bedrock", overrides: map[string]string{"cache_control": "strip"},
+		in:    `{"model":"m","cache_control":{"type":"ephemeral"},"system":[{"type":"text","text":"a","cache_control":{"type":"ephemeral"}}],"messages":[]}`,
+		out:   `{"model":"m","system":[{"type":"text","text":"a"}],"messages":[]}`,
+		notes: []string{"cache_control=stripped"}},
+	{name: "vertex/unknown_fields/refuse a null key", provider: "vertex", overrides: map[string]string{"unknown_fields": "refuse"},
+		in:      `{"model":"m","x":null,"messages":[]}`,
+		refusal: `provider "local" (vertex) does not support null-valued top-level keys outside the Messages API; remove them, or set features: {unknown_fields: strip} on the provider to remove them`},
 	{name: "ollama/metadata/pass", provider: "ollama", overrides: map[string]string{"metadata": "pass"},
 		in: `{"metadata":{"user_id":"u"}}`},
 	{name: "ollama/invalid override is ignored", provider: "ollama", overrides: map[string]string{"cache_control": "degrade"},
@@ -385,11 +419,16 @@ func TestEveryNonPassCellCovered(t *testing.T) {
 // TestLeftover covers the check behind stripping unknown keys, which refuses rather than
 // announce a strip sjson could not do.
 func TestLeftover(t *testing.T) {
-	if k, left := leftover([]byte(`{"model":"m","max_tokens":1}`)); left {
+	d := Decide("ollama", nil, Usage{})
+	if k, left := d.leftover([]byte(`{"model":"m","max_tokens":1}`)); left {
 		t.Errorf("found %q", k)
 	}
-	if k, left := leftover([]byte(`{"model":"m","x":1}`)); !left || k != "x" {
+	if k, left := d.leftover([]byte(`{"model":"m","x":1}`)); !left || k != "x" {
 		t.Errorf("got %q, %v", k, left)
+	}
+	d = Decide("bedrock", nil, Usage{})
+	if k, left := d.leftover([]byte(`{"model":"m","max_tokens":1,"service_tier":"auto"}`)); !left || k != "service_tier" {
+		t.Errorf("bedrock: got %q, %v", k, left)
 	}
 }
 

@@ -14,7 +14,10 @@ import "strings"
 // (anthropic_beta), bedrock/pydantic-ai/test_anthropic_bedrock_count_tokens_real_api.0.json
 // (token-efficient-tools-2025-02-19 accepted), the AWS Claude parameter page
 // (output-128k-2025-02-19, computer-use-2024-10-22, tool-examples-2025-10-29),
-// coder/aibridge#221 ("invalid beta flag").
+// coder/aibridge#221 ("invalid beta flag"). On Bedrock, interleaved-thinking-2025-05-14 is
+// the one beta even Opus 4.7 accepts, and tool-search-tool-2025-10-19 is the name Claude Code
+// itself sends there (anthropics/claude-code#49370); claude-code-20250219 is dropped (rejected
+// by Opus 4.7, anthropics/claude-code#49648).
 // Values not listed are dropped; the conformance suite widens the lists.
 var betaAllowlists = map[string]map[string]string{
 	"bedrock": {
@@ -27,7 +30,7 @@ var betaAllowlists = map[string]map[string]string{
 		"fine-grained-tool-streaming-2025-05-14": "fine-grained-tool-streaming-2025-05-14",
 		"context-1m-2025-08-07":                  "context-1m-2025-08-07",
 		// context-management-2025-06-27 is left out: Bedrock rejects the context_management
-		// body key it goes with (see relay/provider/bedrock_policy.go for the evidence).
+		// body key it goes with (see fields.go for the evidence).
 		"effort-2025-11-24":                         "effort-2025-11-24",
 		"compact-2026-01-12":                        "compact-2026-01-12",
 		"dangerous-tool-use-2026-09-03":             "dangerous-tool-use-2026-09-03",

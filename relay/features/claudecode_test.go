@@ -2,6 +2,7 @@ package features
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,6 +99,14 @@ func checkInvariants(t *testing.T, provider string, r ccResult) {
 	}
 	if !gjson.ValidBytes(r.out) {
 		t.Errorf("%s: output is not valid JSON", provider)
+	}
+	if l := FieldAllowlist(provider); l != nil {
+		gjson.ParseBytes(r.out).ForEach(func(k, _ gjson.Result) bool {
+			if !slices.Contains(l, k.Str) {
+				t.Errorf("%s: top-level key %q is not in the provider's list but got through", provider, k.Str)
+			}
+			return true
+		})
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/ccrelay/ccrelay/relay/body"
 )
 
 // Item is the decision about one feature a request uses.
@@ -38,7 +40,10 @@ type Decision struct {
 	Betas        []string
 	DroppedBetas []string
 
-	usage *Usage // the request's, which the caller keeps
+	usage    *Usage      // the request's, which the caller keeps
+	fields   body.KeySet // the provider's field list (FieldAllowlist), when listed
+	listed   bool
+	unlisted []string // the keys outside the list that unknown_fields covers, when it is used
 }
 
 // Refusal is a request the relay answers itself instead of forwarding.
@@ -114,6 +119,8 @@ type Row struct {
 	providerType string
 	cells        [numFeatures]Cell
 	overridden   [numFeatures]bool
+	fields       body.KeySet // the provider's field list, when listed (FieldAllowlist)
+	listed       bool
 }
 
 // NewRow builds the effective row of a provider type with its overrides.
@@ -122,29 +129,61 @@ func NewRow(providerType string, overrides map[string]string) *Row {
 	for f := Feature(0); f < numFeatures; f++ {
 		r.cells[f], r.overridden[f] = effectiveCell(providerType, f, overrides)
 	}
+	r.fields, r.listed = fieldSet(providerType)
 	return r
+}
+
+// uses reports whether the request uses f on the row's provider. For a provider with a field
+// list, unknown_fields is used when a top-level key is outside the list (unaccepted).
+func (r *Row) uses(u *Usage, f Feature) bool {
+	if f == UnknownFields && r.listed {
+		return r.unaccepted(u) != 0
+	}
+	return u.Uses(f)
+}
+
+// unaccepted returns the top-level keys of the request outside the row's field list, null or
+// not, but for those their own row removes whole: context_management and a top-level
+// cache_control that are not null, when their rows strip.
+func (r *Row) unaccepted(u *Usage) body.KeySet {
+	out := u.keys &^ r.fields
+	if r.cells[ContextManagement].Action == Strip && u.Uses(ContextManagement) {
+		out &^= contextManagementKey
+	}
+	if r.cells[CacheControl].Action == Strip && u.topCacheControl {
+		out &^= cacheControlKey
+	}
+	return out
 }
 
 // Decide is the package's Decide for the row's provider. The Decision refers to u, which must
 // not change while the Decision is in use (a Usage is about 1.4 KB: taking it by pointer keeps
 // the relay's stack small, so that a new connection's goroutine does not grow its stack).
 func (r *Row) Decide(u *Usage) Decision {
-	d := Decision{ProviderType: r.providerType, usage: u}
+	d := Decision{ProviderType: r.providerType, usage: u, fields: r.fields, listed: r.listed}
 	n := 0
 	for f := Feature(0); f < numFeatures; f++ {
-		if u.Uses(f) {
+		if r.uses(u, f) {
 			n++
 		}
 	}
 	d.Items = make([]Item, 0, n)
 	providerType := r.providerType
 	for f := Feature(0); f < numFeatures; f++ {
-		if !u.Uses(f) {
+		if !r.uses(u, f) {
 			continue
 		}
 		c, over := r.cells[f], r.overridden[f]
 		it := Item{Feature: f, Support: c.Support, Action: c.Action, Path: u.Path(f), Overridden: over, configured: c.Action}
 		switch f {
+		case UnknownFields:
+			if r.listed {
+				d.unlisted = unlistedNames(r.unaccepted(u), u)
+				it.Path = ""
+				if len(d.unlisted) > 0 {
+					it.Path = d.unlisted[0]
+				}
+			}
 		case Temperature:
 			r, ok := temperatureRanges[providerType]
 			if (it.Action == Degrade || it.Action == Refuse) && (!ok || r.contains(u.Temperature)) {
@@ -171,6 +210,16 @@ func (r *Row) Decide(u *Usage) Decision {
 		d.Items = append(d.Items, it)
 	}
 	return d
+}
+
+// unlistedNames names the keys of s: the known ones, then those outside the Messages API whose
+// value is not null (a null one has no name in u).
+func unlistedNames(s body.KeySet, u *Usage) []string {
+	out := s.Names()
+	if s&body.OtherKeys != 0 {
+		out = append(out, u.UnknownFields...)
+	}
+	return out
 }
 
 // NeedsDeep reports whether requests for the row's provider need the full Detect (see the
@@ -282,7 +331,14 @@ func (d *Decision) describe(f Feature) string {
 		}
 		return "the anthropic-beta values " + strings.Join(vals, ", ")
 	case UnknownFields:
-		return "the top-level keys " + strings.Join(u.UnknownFields, ", ")
+		keys := u.UnknownFields
+		if d.listed {
+			keys = d.unlisted
+		}
+		if len(keys) == 0 {
+			return "null-valued top-level keys outside the Messages API"
+		}
+		return "the top-level keys " + strings.Join(keys, ", ")
 	}
 	return specs[f].what
 }

@@ -48,6 +48,12 @@ type Usage struct {
 	// Such a body is ambiguous: the relay would route on one value and the provider read the
 	// other, so the relay refuses it.
 	Duplicate string
+
+	// keys are the body's top-level keys, null or not, and topCacheControl reports a top-level
+	// cache_control that is not null: what a provider's field list is checked against
+	// (Row.unaccepted).
+	keys            body.KeySet
+	topCacheControl bool
 }
 
 // Uses reports whether the request uses f.
@@ -176,6 +182,7 @@ func (u *Usage) top(t *body.Top) {
 	u.ThinkingType, u.ThinkingBudget = t.ThinkingType, t.ThinkingBudget
 	u.ToolChoice, u.ToolChoiceJSON = t.ToolChoice, t.ToolChoiceJSON
 	u.UnknownFields = t.Unknown
+	u.keys, u.topCacheControl = t.Keys, t.CacheControl
 	for _, m := range []struct {
 		f    Feature
 		on   bool

@@ -5,10 +5,12 @@
 // The feature matrix (matrix_data.go) is the single source of truth: provider type × feature →
 // support (full, partial, none, unknown), default action (pass, strip, degrade, refuse), a note
 // and the evidence. What a provider accepts is decided there, the anthropic-beta allowlists
-// included (betas.go, applied by FilterBetas, the one filter). A provider's `features:`
-// configuration overrides actions by feature name (ValidateConfig checks every provider of a
-// loaded configuration; whoever loads one calls it). Render prints the matrix for the CLI and
-// README; the dialect table (dialect.go) says how each provider's errors become Anthropic's.
+// included (betas.go, applied by FilterBetas, the one filter), and the top-level keys Bedrock
+// and Vertex accept (fields.go: every other key is the unknown_fields cell's, removed by
+// Apply). A provider's `features:` configuration overrides actions by feature name
+// (ValidateConfig checks every provider of a loaded configuration; whoever loads one calls
+// it). Render prints the matrix for the CLI and README; the dialect table (dialect.go) says
+// how each provider's errors become Anthropic's.
 //
 // The relay calls, per upstream attempt:
 //

@@ -172,7 +172,7 @@ var specs = [numFeatures]featureSpec{
 	Metadata: {name: "metadata", title: "`metadata.user_id`", what: "metadata", actions: psr, strips: "remove `metadata`", effect: "to remove it"},
 	MaxTokens: {name: "max_tokens", title: "`max_tokens` above the mapped model's output ceiling", what: "max_tokens above the model ceiling", actions: pd,
 		degrade: "clamp to the ceiling given to Apply (MaxTokensCeiling; unknown model: no clamp), and a thinking budget to ceiling-1"},
-	UnknownFields: {name: "unknown_fields", title: "top-level keys outside the Messages API (e.g. `safeguards`)", actions: psr,
+	UnknownFields: {name: "unknown_fields", title: "top-level keys the provider does not accept: outside the Messages API (e.g. `safeguards`), or on bedrock and vertex outside their FieldAllowlist", actions: psr,
 		strips: "remove those keys", effect: "to remove them"},
 }
 

@@ -14,8 +14,8 @@ import (
 // (the README table) or "json"; providerType is one provider type, or "" for all of them.
 // The output is deterministic. For all providers it is a grid of support and default action
 // followed by the notes of every cell that is not plainly supported, the valid actions and what
-// strip and degrade do, the anthropic-beta allowlists and the max_tokens ceilings; for one
-// provider it is one row per feature with note and evidence.
+// strip and degrade do, the anthropic-beta allowlists, the accepted top-level keys and the
+// max_tokens ceilings; for one provider it is one row per feature with note and evidence.
 func Render(w io.Writer, format, providerType string) error {
 	if providerType != "" && !knownProvider(providerType) {
 		return fmt.Errorf("unknown provider type %q; valid types: %s", providerType, strings.Join(Providers, ", "))
@@ -150,6 +150,24 @@ func renderTables(w io.Writer, provs []string, md bool) error {
 		}
 		t.end()
 	}
+	var listed []string
+	for _, p := range provs {
+		if FieldAllowlist(p) != nil {
+			listed = append(listed, p)
+		}
+	}
+	if len(listed) > 0 {
+		heading(w, md, "Top-level keys accepted (FieldAllowlist; the unknown_fields cell covers every other key)")
+		t = newTable(w, md, "provider", "keys")
+		for _, p := range listed {
+			keys := FieldAllowlist(p)
+			for i, k := range keys {
+				keys[i] = code(k, md)
+			}
+			t.row(p, strings.Join(keys, ", "))
+		}
+		t.end()
+	}
 	heading(w, md, "max_tokens ceilings (anthropic, bedrock, vertex, azure; other models are not clamped)")
 	t = newTable(w, md, "model", "max_tokens", "note")
 	for _, c := range modelCeilings {
@@ -188,11 +206,11 @@ const MatrixDocFile = "MATRIX.md"
 
 // RenderMatrixDoc prints MATRIX.md: a title, a line saying how the file is generated, and the
 // markdown rendering of every provider type (the grid, the notes and evidence of every cell
-// that is not plainly supported, the actions, the anthropic-beta allowlists and the max_tokens
-// ceilings).
+// that is not plainly supported, the actions, the anthropic-beta allowlists, the accepted
+// top-level keys and the max_tokens ceilings).
 func RenderMatrixDoc(w io.Writer) error {
 	fmt.Fprint(w, "# Feature matrix: notes, actions and evidence\n\n"+
-		"<!-- Generated from relay/features (matrix_data.go, feature.go, betas.go, ceilings.go); "+
+		"<!-- Generated from relay/features (matrix_data.go, feature.go, betas.go, fields.go, ceilings.go); "+
 		"refresh with `go test ./relay/features -update`. Do not edit by hand. -->\n\n"+
 		"What each provider type supports and what ccrelay does about the rest, with the note and the evidence of "+
 		"every cell that is not plainly supported. `ccrelay matrix` prints the same tables; the README shows the grid. "+
@@ -220,11 +238,12 @@ type jsonFeature struct {
 
 func renderJSON(w io.Writer, provs []string) error {
 	out := struct {
-		Providers      []string                     `json:"provider_types"`
-		Features       []jsonFeature                `json:"features"`
-		BetaAllowlists map[string]map[string]string `json:"beta_allowlists"`
-		Ceilings       []ModelCeiling               `json:"max_tokens_ceilings"`
-	}{Providers: provs, BetaAllowlists: map[string]map[string]string{}, Ceilings: ModelCeilings()}
+		Providers       []string                     `json:"provider_types"`
+		Features        []jsonFeature                `json:"features"`
+		BetaAllowlists  map[string]map[string]string `json:"beta_allowlists"`
+		FieldAllowlists map[string][]string          `json:"field_allowlists"`
+		Ceilings        []ModelCeiling               `json:"max_tokens_ceilings"`
+	}{Providers: provs, BetaAllowlists: map[string]map[string]string{}, FieldAllowlists: map[string][]string{}, Ceilings: ModelCeilings()}
 	for _, f := range AllFeatures() {
 		jf := jsonFeature{Name: f.String(), Title: f.Title(), Actions: f.Actions(), Strip: f.Strips(),
 			Degrade: f.Degrades(), Provider: map[string]jsonCell{}}
@@ -237,6 +256,9 @@ func renderJSON(w io.Writer, provs []string) error {
 	for _, p := range provs {
 		if l := BetaAllowlist(p); l != nil {
 			out.BetaAllowlists[p] = l
+		}
+		if l := FieldAllowlist(p); l != nil {
+			out.FieldAllowlists[p] = l
 		}
 	}
 	enc := json.NewEncoder(w)
