@@ -144,29 +144,12 @@ func unaccepted(providerType string, body []byte, u *features.Usage) []string {
 	return out
 }
 
-// bodyKey is the top-level key a provider adapter names when it drops a feature's field
-// ("field=dropped:KEY" in x-ccrelay-degraded).
-var bodyKey = map[features.Feature]string{
-	features.ContextManagement: "context_management", features.Metadata: "metadata",
-	features.TopK: "top_k", features.TopP: "top_p", features.Temperature: "temperature",
-	features.StopSequences: "stop_sequences", features.Effort: "output_config",
-	features.CacheControl: "cache_control", features.Tools: "tools",
-}
-
 // noted reports whether the x-ccrelay-degraded header notes f: a "feature=action" note named
-// after f, or an adapter's "field=dropped:KEY" / "anthropic-beta=dropped:VALUE" note.
-func noted(degraded string, f features.Feature, unknown []string) bool {
+// after f.
+func noted(degraded string, f features.Feature) bool {
 	for _, note := range strings.Split(degraded, ";") {
-		k, v, _ := strings.Cut(strings.TrimSpace(note), "=")
-		k = strings.TrimSpace(k)
-		switch {
-		case k == f.String() || k == strings.ReplaceAll(f.String(), "_", "-"):
-			return true
-		case f == features.AnthropicBeta && (k == "anthropic-beta" || k == "anthropic_beta"):
-			return true
-		case k == "field" && bodyKey[f] != "" && v == "dropped:"+bodyKey[f]:
-			return true
-		case k == "field" && f == features.UnknownFields && slices.Contains(unknown, strings.TrimPrefix(v, "dropped:")):
+		k, _, _ := strings.Cut(strings.TrimSpace(note), "=")
+		if k = strings.TrimSpace(k); k == f.String() {
 			return true
 		}
 	}
@@ -223,11 +206,11 @@ func checkActions(res *Result, pl *plan, ex *exchange) map[features.Feature]stri
 					why = fmt.Sprintf("the matrix strips unknown fields, but %v went upstream", left)
 				}
 			}
-			if why == "" && !noted(degraded, u.f, pl.unknown) {
+			if why == "" && !noted(degraded, u.f) {
 				why = fmt.Sprintf("%s was stripped without a note in x-ccrelay-degraded (got %q)", u.f, degraded)
 			}
 		case features.Degrade:
-			if !noted(degraded, u.f, pl.unknown) {
+			if !noted(degraded, u.f) {
 				why = fmt.Sprintf("the matrix degrades %s, but x-ccrelay-degraded does not say so (got %q)", u.f, degraded)
 			}
 		case features.Pass:

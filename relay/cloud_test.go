@@ -8,11 +8,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ccrelay/ccrelay/relay/config"
+	"github.com/ccrelay/ccrelay/relay/features"
 	"github.com/ccrelay/ccrelay/relay/relaytest"
+	"github.com/ccrelay/ccrelay/relay/relaytest/claudecode"
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -162,5 +165,167 @@ func TestVertexThroughTheRelayWithApplicationDefaultCredentials(t *testing.T) {
 				t.Errorf("Vertex received\n%s\nwant the recorded\n%s", got.Body, ix.Request.Body)
 			}
 		})
+	}
+}
+
+// TestClaudeCodeRequestsReachTheCloudsWithAcceptedKeysOnly sends every recorded Claude Code
+// and SDK request through the relay to a fake Bedrock and a fake Vertex, and checks what they
+// received: only the top-level keys the provider accepts (features.FieldAllowlist), its
+// anthropic_version, the betas it accepts, and the conversation untouched; and what the client
+// was told in x-ccrelay-degraded.
+func TestClaudeCodeRequestsReachTheCloudsWithAcceptedKeysOnly(t *testing.T) {
+	reqs, err := claudecode.Load(relaytest.Fixture(t, "claude-code"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenURL, _ := fakeGoogleToken(t)
+	adc := filepath.Join(t.TempDir(), "adc.json")
+	if err := os.WriteFile(adc, []byte(`{"type":"authorized_user","client_id":"id.apps.googleusercontent.com","client_secret":"s","refresh_token":"r","token_uri":"`+tokenURL+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bedrockBetas := []string{"interleaved-thinking-2025-05-14", "mid-conversation-tool-changes-2026-07-01", "tool-search-tool-2025-10-19", "effort-2025-11-24"}
+	vertexBetas := []string{"interleaved-thinking-2025-05-14", "context-management-2025-06-27", "per-turn-control-2026-07-01", "tool-search-tool-2025-10-19"}
+	type want struct {
+		betas []string
+		notes []string
+	}
+	// Dropped betas: claude-code, context-management, per-turn-control and thinking-token-count
+	// on Bedrock; claude-code, mid-conversation-tool-changes, thinking-token-count and effort on
+	// Vertex. advanced-tool-use is renamed to tool-search-tool silently.
+	messages := [2]want{
+		{bedrockBetas, []string{"context_management=stripped", "anthropic_beta=stripped:4"}},
+		{vertexBetas, []string{"anthropic_beta=stripped:4"}},
+	}
+	// claude-code, context-management (Bedrock only) and token-counting.
+	count := [2]want{
+		{[]string{"interleaved-thinking-2025-05-14"}, []string{"anthropic_beta=stripped:3"}},
+		{[]string{"interleaved-thinking-2025-05-14", "context-management-2025-06-27"}, []string{"anthropic_beta=stripped:2"}},
+	}
+	wants := map[string][2]want{ // by recording: on bedrock, on vertex
+		"claude-code-2.1.332__01-p-say-hi.messages":                        messages,
+		"claude-code-2.1.332__02-tool-roundtrip-req1.messages":             messages,
+		"claude-code-2.1.332__03-tool-roundtrip-req2-tool_result.messages": messages,
+		"claude-code-2.1.332__04-context-count_tokens-small":               count,
+		"claude-code-2.1.332__05-context-count_tokens-tools":               count,
+		// Interactive Claude Code also sends safeguards, and afk-mode among the betas.
+		"claude-code-2.1.332__06-interactive-say-hi.messages": {
+			{append(slices.Clone(bedrockBetas), "dangerous-tool-use-2026-09-03", "thinking-display-updates-2026-08-18"),
+				[]string{"context_management=stripped", "anthropic_beta=stripped:5", "unknown_fields=stripped:safeguards"}},
+			{append(slices.Clone(vertexBetas), "dangerous-tool-use-2026-09-03", "thinking-display-updates-2026-08-18"),
+				[]string{"anthropic_beta=stripped:5", "unknown_fields=stripped:safeguards"}},
+		},
+		"sdks__go-v2.15.0-stream.messages": {},
+		"sdks__go-v2.15.0.count_tokens":    {},
+		"sdks__npm-1.14.0-stream.messages": {},
+		"sdks__npm-1.14.0.count_tokens":    {},
+	}
+	for _, r := range reqs {
+		ws, ok := wants[r.Name]
+		if !ok {
+			t.Errorf("%s: no expectation for this recording", r.Name)
+			continue
+		}
+		client := r.Body
+		path := "/v1/messages"
+		if r.CountTokens {
+			path += "/count_tokens"
+		}
+		stream := gjson.GetBytes(client, "stream").Bool() && !r.CountTokens
+		for i, typ := range []string{config.TypeBedrock, config.TypeVertex} {
+			w := ws[i]
+			t.Run(typ+"/"+r.Name, func(t *testing.T) {
+				var handler http.Handler
+				ct := http.Header{"Content-Type": {"application/json"}}
+				var p config.Provider
+				var env map[string]string
+				switch typ {
+				case config.TypeBedrock:
+					switch {
+					case r.CountTokens:
+						handler = relaytest.Status(200, ct, `{"inputTokens":42}`)
+					case stream:
+						handler = relaytest.Replay(interaction(t, "bedrock/fantasy/bedrock-anthropic-claude-opus-4-6.simple_streaming.0.json"))
+					default:
+						handler = relaytest.Replay(interaction(t, "bedrock/fantasy/bedrock-anthropic-claude-opus-4-6.simple.0.json"))
+					}
+					p = config.Provider{Name: "cloud", Type: typ, AWSRegion: "us-east-1", AWSAccessKeyID: "AKIDEXAMPLE", AWSSecretAccessKey: "secret"}
+				case config.TypeVertex:
+					switch {
+					case r.CountTokens:
+						handler = relaytest.Status(200, ct, `{"input_tokens":42}`)
+					case stream:
+						handler = relaytest.Replay(interaction(t, "vertex/fantasy/vertex-claude-3-7-sonnet.simple_streaming.0.json"))
+					default:
+						handler = relaytest.Replay(interaction(t, "vertex/fantasy/vertex-claude-3-7-sonnet.simple.0.json"))
+					}
+					p = config.Provider{Name: "cloud", Type: typ, GCPProjectID: "example-project", GCPRegion: "us-east5"}
+					env = map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": adc}
+				}
+				up := relaytest.NewUpstream(t, handler)
+				p.BaseURL = up.URL
+				upModel := map[string]string{config.TypeBedrock: "us.anthropic.claude-opus-4-6-v1", config.TypeVertex: "claude-opus-4-6"}[typ]
+				p.ModelMapping = map[string]string{gjson.GetBytes(client, "model").String(): upModel}
+				base := startRelayEnv(t, configWith(p), env)
+
+				resp, out := postBetas(t, base+path, client, r.Betas)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d: %s", resp.StatusCode, out)
+				}
+				sent := up.Requests()
+				if len(sent) != 1 {
+					t.Fatalf("the upstream got %d requests, want 1", len(sent))
+				}
+				got := sent[0].Body
+				if typ == config.TypeBedrock && r.CountTokens {
+					if keys := gjson.GetBytes(got, "@keys").Array(); len(keys) != 1 || len(gjson.GetBytes(got, "input").Map()) != 1 {
+						t.Errorf("count body %s: want only input.invokeModel", got)
+					}
+					got, _ = base64.StdEncoding.DecodeString(gjson.GetBytes(got, "input.invokeModel.body").String())
+					if mt := gjson.GetBytes(got, "max_tokens"); mt.Int() != 1 {
+						t.Errorf("count body max_tokens %s, want 1 added", mt.Raw)
+					}
+				}
+
+				fields := features.FieldAllowlist(typ)
+				gjson.ParseBytes(got).ForEach(func(k, _ gjson.Result) bool {
+					key := k.String()
+					if !slices.Contains(fields, key) || typ == config.TypeBedrock && (key == "model" || key == "stream") {
+						t.Errorf("top-level key %q reached %s", key, typ)
+					}
+					return true
+				})
+				version := map[string]string{config.TypeBedrock: "bedrock-2023-05-31", config.TypeVertex: "vertex-2023-10-16"}[typ]
+				if v := gjson.GetBytes(got, "anthropic_version").String(); v != version {
+					t.Errorf("anthropic_version %q, want %q", v, version)
+				}
+				kept := []string{"messages", "system", "tools", "thinking", "metadata", "output_config"}
+				if typ == config.TypeVertex {
+					kept = append(kept, "context_management", "stream")
+				}
+				for _, k := range kept {
+					if a, b := gjson.GetBytes(client, k).Raw, gjson.GetBytes(got, k).Raw; a != b {
+						t.Errorf("%s changed", k)
+					}
+				}
+				var gotBetas []string
+				if typ == config.TypeBedrock {
+					gjson.GetBytes(got, "anthropic_beta").ForEach(func(_, v gjson.Result) bool {
+						gotBetas = append(gotBetas, v.String())
+						return true
+					})
+				} else if h := sent[0].Header.Get("Anthropic-Beta"); h != "" {
+					gotBetas = strings.Split(h, ",")
+				}
+				if diff := cmp.Diff(w.betas, gotBetas); diff != "" {
+					t.Errorf("betas (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(w.notes, splitNotes(resp.Header.Get("X-Ccrelay-Degraded"))); diff != "" {
+					t.Errorf("x-ccrelay-degraded (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+	if len(reqs) != len(wants) {
+		t.Errorf("%d recordings, %d expectations", len(reqs), len(wants))
 	}
 }

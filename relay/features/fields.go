@@ -7,8 +7,10 @@ import "github.com/ccrelay/ccrelay/relay/body"
 // and the adapters agree. For a provider with a list, the unknown_fields feature is every
 // top-level key outside it, null or not, that no other row removes (context_management on
 // Bedrock is its own row's): Apply removes those keys (the one filter) and notes
-// unknown_fields=stripped:KEY+KEY. Providers without a list take every Messages API key; their
-// unknown_fields cell covers the keys outside the Messages API only.
+// unknown_fields=stripped:KEY+KEY. Adapters do not filter keys: they only translate what is
+// listed (model and stream into the URL, anthropic_version, Bedrock's anthropic_beta array).
+// Providers without a list take every Messages API key; their unknown_fields cell covers the
+// keys outside the Messages API only.
 var fieldAllowlists = map[string][]string{
 	// Bedrock InvokeModel rejects any unknown top-level key with 400 "extraneous key [x] is not
 	// permitted" (fixtures/evidence/wire.md B.2).

@@ -61,9 +61,11 @@ func newBedrock(ctx context.Context, p *Provider, cfg config.Provider, env Env) 
 }
 
 // Request implements Adapter. The body is edited with relay/body only: anthropic_version is
-// added, model and stream removed (they are in the path), the anthropic-beta header values move into
-// anthropic_beta, and top-level keys or betas Bedrock does not accept are dropped and noted in
-// c.Degraded. count_tokens wraps that body, base64-encoded, for /count-tokens.
+// added, model and stream removed (they are in the path), and the anthropic-beta header values
+// move into anthropic_beta, with the body's own values; betas Bedrock does not accept are
+// dropped and noted in c.Degraded. The relay has removed the top-level keys Bedrock does not
+// accept already (features.Apply, the unknown_fields cell). count_tokens wraps that body,
+// base64-encoded, for /count-tokens.
 func (b *bedrock) Request(ctx context.Context, c *Call) (*http.Request, []byte, error) {
 	if c.Model == "" {
 		return nil, nil, errors.New("bedrock: no model")
@@ -111,7 +113,7 @@ func (b *bedrock) Request(ctx context.Context, c *Call) (*http.Request, []byte, 
 // messagesBody returns the Bedrock-shaped Messages body of c.
 func (b *bedrock) messagesBody(c *Call) ([]byte, error) {
 	msg := c.Body
-	if err := bedrockPolicy.checkObject(msg); err != nil {
+	if err := checkObject("bedrock", msg); err != nil {
 		return nil, err
 	}
 	betas := headerBetas(c.Header)
@@ -120,12 +122,9 @@ func (b *bedrock) messagesBody(c *Call) ([]byte, error) {
 			betas = append(betas, s)
 		}
 	}
-	betas = bedrockPolicy.filterBetas(betas, c)
+	betas = filterBetas("bedrock", betas, c)
 
 	var err error
-	if msg, err = bedrockPolicy.dropFields(msg, c, "model", "stream"); err != nil {
-		return nil, err
-	}
 	for _, k := range []string{"model", "stream", "anthropic_beta"} {
 		if msg, err = body.DeleteTopLevel(msg, k); err != nil {
 			return nil, fmt.Errorf("bedrock: remove %s: %w", k, err)

@@ -413,7 +413,7 @@ func TestBedrockSignsFinalBytes(t *testing.T) {
 	fb := newFakeBedrock(t)
 	p := newTestProvider(t, fb.config(), noEnv())
 	c := &Call{Op: OpMessages, Model: "anthropic.claude-3-haiku-20240307-v1:0", Stream: false,
-		Body: []byte(`{"model":"claude","stream":false,"max_tokens":5,"messages":[{"role":"user","content":"hi"}],"context_management":{"edits":[]}}`),
+		Body: []byte(`{"model":"claude","stream":false,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`),
 		Header: http.Header{
 			"Anthropic-Beta":   {"claude-code-20250219, interleaved-thinking-2025-05-14"},
 			"X-Stainless-Lang": {"js"},
@@ -446,7 +446,7 @@ func TestBedrockSignsFinalBytes(t *testing.T) {
 	if got.Header.Get("X-Api-Key") != "" {
 		t.Error("client x-api-key reached bedrock")
 	}
-	if diff := cmp.Diff([]string{"anthropic_beta=stripped:1", "field=dropped:context_management"}, c.Degraded); diff != "" {
+	if diff := cmp.Diff([]string{"anthropic_beta=stripped:1"}, c.Degraded); diff != "" {
 		t.Errorf("degraded (-want +got):\n%s", diff)
 	}
 }

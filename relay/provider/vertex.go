@@ -82,22 +82,20 @@ func VertexHost(region string) string {
 
 // Request implements Adapter. The body gets anthropic_version and loses model (which moves to
 // the path) except for count_tokens, whose endpoint is shared by all models; stream stays.
-// anthropic-beta stays a header, filtered by the Vertex table; dropped betas and top-level keys
-// are noted in c.Degraded.
+// anthropic-beta stays a header, filtered by the Vertex table; dropped betas are noted in
+// c.Degraded. The relay has removed the top-level keys Vertex does not accept already
+// (features.Apply, the unknown_fields cell).
 func (v *vertex) Request(ctx context.Context, c *Call) (*http.Request, []byte, error) {
 	if c.Model == "" {
 		return nil, nil, errors.New("vertex: no model")
 	}
 	msg := c.Body
-	if err := vertexPolicy.checkObject(msg); err != nil {
+	if err := checkObject("vertex", msg); err != nil {
 		return nil, nil, err
 	}
-	betas := vertexPolicy.filterBetas(headerBetas(c.Header), c)
-	msg, err := vertexPolicy.dropFields(msg, c)
+	betas := filterBetas("vertex", headerBetas(c.Header), c)
+	msg, err := body.Set(msg, "anthropic_version", vertexAnthropicVersion)
 	if err != nil {
-		return nil, nil, err
-	}
-	if msg, err = body.Set(msg, "anthropic_version", vertexAnthropicVersion); err != nil {
 		return nil, nil, fmt.Errorf("vertex: set anthropic_version: %w", err)
 	}
 	model, method := c.Model, "rawPredict"
