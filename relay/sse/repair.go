@@ -101,14 +101,38 @@ type counts struct {
 	input, output, cacheRead, cacheCreation int
 }
 
-// readCounts reads the counts of a usage object; missing counts are 0.
-func readCounts(u gjson.Result) counts {
-	return counts{
-		input:         int(u.Get("input_tokens").Int()),
-		output:        int(u.Get("output_tokens").Int()),
-		cacheRead:     int(u.Get("cache_read_input_tokens").Int()),
-		cacheCreation: int(u.Get("cache_creation_input_tokens").Int()),
+// readCounts reads the counts of a usage object (its raw JSON) in one pass; missing counts
+// are 0.
+func readCounts(u string) counts {
+	var c counts
+	eachField(u, func(k, v string) {
+		switch k {
+		case "input_tokens":
+			c.input = rawInt(v)
+		case "output_tokens":
+			c.output = rawInt(v)
+		case "cache_read_input_tokens":
+			c.cacheRead = rawInt(v)
+		case "cache_creation_input_tokens":
+			c.cacheCreation = rawInt(v)
+		}
+	})
+	return c
+}
+
+// rawInt reads a count: an integer as written, or anything else as gjson reads it (a float is
+// truncated, a numeric string parsed, other values are 0).
+func rawInt(raw string) int {
+	if n, err := strconv.Atoi(raw); err == nil {
+		return n
 	}
+	return int(gjson.Parse(raw).Int())
+}
+
+// isObject reports whether raw JSON text is an object (by its first byte).
+func isObject(raw string) bool {
+	i := skipSpace(raw, 0)
+	return i < len(raw) && raw[i] == '{'
 }
 
 // Repairer repairs, event by event, the faults of providers' Anthropic-compatible streams that
@@ -229,13 +253,12 @@ func (r *Repairer) Event(name string, data []byte) (out []byte, action RepairAct
 }
 
 func (r *Repairer) messageStart(s string, data []byte) ([]byte, RepairAction) {
-	m := gjson.Get(s, "message")
-	u := m.Get("usage")
-	if u.IsObject() {
+	m := rawField(s, "message")
+	if u := rawField(m, "usage"); isObject(u) {
 		r.start, r.startUsage = readCounts(u), true
 		return data, RepairAction{}
 	}
-	if !m.IsObject() || !gjson.Valid(s) {
+	if !isObject(m) || !gjson.Valid(s) {
 		return data, RepairAction{}
 	}
 	out, err := body.SetRaw(data, "message.usage", []byte(`{"input_tokens":0,"output_tokens":0}`))
@@ -535,7 +558,7 @@ func (r *Repairer) messageDelta(s string, data []byte) ([]byte, RepairAction) {
 	u := gjson.Get(s, "usage")
 	hasOutput := false
 	if u.IsObject() {
-		r.final, r.finalUsage = readCounts(u), true
+		r.final, r.finalUsage = readCounts(u.Raw), true
 		hasOutput = u.Get("output_tokens").Type == gjson.Number
 		r.finalOutput = r.finalOutput || hasOutput
 	}
