@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ccrelay/ccrelay/relay/config"
@@ -66,6 +67,50 @@ type metrics struct {
 
 	// streams is the number of streams being relayed (relayStream).
 	streams atomic.Int64
+
+	// answers caches the series of each label set an answer was counted under (answerKey →
+	// *answerSeries): one map lookup per request instead of one label lookup per series.
+	// Series are never deleted, and the label values are bounded (metricsView), so the cache
+	// is too.
+	answers sync.Map
+}
+
+// answerKey is the labels of one answer's series.
+type answerKey struct {
+	provider, model string
+	status          int
+	stream          bool
+}
+
+// answerSeries are an answer's series for one answerKey. requests and duration are observed
+// for every answer; the others are made on first use, so that an answer without tokens or a
+// price does not create series of zeros.
+type answerSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+
+	ttftOnce sync.Once
+	ttft     prometheus.Observer
+
+	tokensOnce sync.Once
+	tokens     [4]prometheus.Counter // input, output, cache_read, cache_creation
+
+	costOnce sync.Once
+	cost     prometheus.Counter
+}
+
+// answerSeriesOf returns the series of k, made on first use.
+func (m *metrics) answerSeriesOf(k answerKey) *answerSeries {
+	if s, ok := m.answers.Load(k); ok {
+		return s.(*answerSeries)
+	}
+	stream := strconv.FormatBool(k.stream)
+	s := &answerSeries{
+		requests: m.requests.WithLabelValues(k.provider, k.model, strconv.Itoa(k.status), stream),
+		duration: m.duration.WithLabelValues(k.provider, stream),
+	}
+	got, _ := m.answers.LoadOrStore(k, s)
+	return got.(*answerSeries)
 }
 
 // metricsView is a relay and the label sets of its configuration.
@@ -208,8 +253,8 @@ func (m *metrics) Observe(rec *Record) {
 		return
 	}
 	provider, model := v.providerLabel(rec.Provider), v.modelLabel(rec.Model)
-	stream := strconv.FormatBool(rec.Stream)
-	m.requests.WithLabelValues(provider, model, strconv.Itoa(rec.Status), stream).Inc()
+	as := m.answerSeriesOf(answerKey{provider: provider, model: model, status: rec.Status, stream: rec.Stream})
+	as.requests.Inc()
 	client := rec.Client
 	if !v.clients[client] {
 		client = ""
@@ -217,15 +262,21 @@ func (m *metrics) Observe(rec *Record) {
 	if client != "" {
 		m.clientRequests.WithLabelValues(client, strconv.Itoa(rec.Status)).Inc()
 	}
-	m.duration.WithLabelValues(provider, stream).Observe(rec.Duration.Seconds())
+	as.duration.Observe(rec.Duration.Seconds())
 	if rec.Stream && rec.Status == http.StatusOK && rec.TTFB > 0 {
-		m.ttft.WithLabelValues(provider, model).Observe(rec.TTFB.Seconds())
+		as.ttftOnce.Do(func() { as.ttft = m.ttft.WithLabelValues(provider, model) })
+		as.ttft.Observe(rec.TTFB.Seconds())
 	}
 	if t := rec.Tokens; t.Known {
-		m.tokens.WithLabelValues(provider, model, "input").Add(float64(t.Input))
-		m.tokens.WithLabelValues(provider, model, "output").Add(float64(t.Output))
-		m.tokens.WithLabelValues(provider, model, "cache_read").Add(float64(t.CacheRead))
-		m.tokens.WithLabelValues(provider, model, "cache_creation").Add(float64(t.CacheCreation))
+		as.tokensOnce.Do(func() {
+			for i, typ := range [...]string{"input", "output", "cache_read", "cache_creation"} {
+				as.tokens[i] = m.tokens.WithLabelValues(provider, model, typ)
+			}
+		})
+		as.tokens[0].Add(float64(t.Input))
+		as.tokens[1].Add(float64(t.Output))
+		as.tokens[2].Add(float64(t.CacheRead))
+		as.tokens[3].Add(float64(t.CacheCreation))
 		if client != "" {
 			m.clientTokens.WithLabelValues(client, "input").Add(float64(t.Input))
 			m.clientTokens.WithLabelValues(client, "output").Add(float64(t.Output))
@@ -235,7 +286,8 @@ func (m *metrics) Observe(rec *Record) {
 		if v.prices != nil && provider != labelNone {
 			pt := pricing.Tokens{Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheCreation: t.CacheCreation}
 			if usd, _ := v.prices.Cost(rec.Provider, rec.UpstreamModel, pt); usd > 0 {
-				m.cost.WithLabelValues(provider, model).Add(usd)
+				as.costOnce.Do(func() { as.cost = m.cost.WithLabelValues(provider, model) })
+				as.cost.Add(usd)
 				if client != "" {
 					m.clientCost.WithLabelValues(client).Add(usd)
 				}
