@@ -20,26 +20,35 @@ import (
 // scans the bytes for "signature" members, from the end, rather than parsing the history: a
 // long session's body is a megabyte, and parsing it on every turn cost more than everything
 // else the relay does. The latest signature the relay remembers decides (usually the last
-// one: the relay relayed the previous turn). A "signature" member elsewhere in the body (inside
-// a tool result, say) is looked up too, and matches nothing the relay relayed.
+// one: the relay relayed the previous turn), among the latest maxSignatures: the cache forgets
+// the oldest first, so when none of those is known an older one hardly ever is, and a session
+// whose turns were signed elsewhere would otherwise pay a scan of its whole history on every
+// turn. A "signature" member elsewhere in the body (inside a tool result, say) is looked up
+// too, and matches nothing the relay relayed.
 func (r *Relay) thinkingOrigin(body []byte) (origin string, has bool) {
-	key := []byte(`"signature"`)
+	// The search is for the key's tail: bytes.Index looks for the first byte of its pattern
+	// before comparing, and a quote, the key's first byte, is the commonest byte of JSON.
+	const key, head = `"signature"`, `"si`
+	tail := []byte(key[len(head):])
 	var at []int // the occurrences of key in one window, in order
 	// unknown are the latest signatures this relay does not know, for the shared state.
 	var unknown [][]byte
+	seen := 0 // signatures looked up
 	// Windows from the end: the search costs what lies after the latest known signature, not
-	// the whole body. A window ends len(key)-1 bytes into the next one, so that an occurrence
-	// across their border is found exactly once.
+	// the whole body. A window holds the occurrences that start in [start, end-len(key)]; the
+	// next one ends len(key)-1 bytes after its start, so that each is found exactly once.
 	for end := len(body); end >= len(key); {
 		start := max(0, end-signatureWindow)
 		at = at[:0]
-		for i := start; ; {
-			j := bytes.Index(body[i:end], key)
+		for i := start + len(head); i < end; {
+			j := bytes.Index(body[i:end], tail)
 			if j < 0 {
 				break
 			}
-			at = append(at, i+j)
-			i += j + len(key)
+			if k := i + j - len(head); string(body[k:i+j]) == head {
+				at = append(at, k)
+			}
+			i += j + len(tail)
 		}
 		for k := len(at) - 1; k >= 0; k-- {
 			sig, _, ok := stringValue(body[at[k]+len(key):])
@@ -53,6 +62,9 @@ func (r *Relay) thinkingOrigin(body []byte) (origin string, has bool) {
 			if r.shared != nil && len(unknown) < sharedSigLookups {
 				unknown = append(unknown, sig)
 			}
+			if seen++; seen == maxSignatures {
+				return r.sharedOrigin(unknown), true
+			}
 		}
 		if start == 0 {
 			break
@@ -64,6 +76,9 @@ func (r *Relay) thinkingOrigin(body []byte) (origin string, has bool) {
 	}
 	return "", has || bytes.Contains(body, []byte(`"redacted_thinking"`))
 }
+
+// maxSignatures is how many of a history's latest signatures thinkingOrigin looks up.
+const maxSignatures = 8
 
 // sharedSigLookups bounds how many of a history's latest signatures are looked up in the
 // shared state when this relay knows none of them.
@@ -91,6 +106,10 @@ func stringValue(b []byte) (s, rest []byte, ok bool) {
 		return nil, b, false
 	}
 	start := i + 1
+	// Signatures are base64: the closing quote, found at vector speed, is usually the end.
+	if q := bytes.IndexByte(b[start:], '"'); q >= 0 && bytes.IndexByte(b[start:start+q], '\\') < 0 {
+		return b[start : start+q], b[start+q+1:], true
+	}
 	escaped := false
 	for j := start; j < len(b); j++ {
 		switch b[j] {

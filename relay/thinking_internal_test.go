@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ccrelay/ccrelay/relay/route"
@@ -64,6 +66,9 @@ func TestThinkingOriginFindsTheFirstRememberedSignatureInTheBytes(t *testing.T) 
 		{"escaped", `{"messages":[{"role":"assistant","content":[{"type":"thinking","signature":"sig\/B+"}]}]}`, "b", true},
 		{"redacted only", `{"messages":[{"role":"assistant","content":[{"type":"redacted_thinking","data":"x"}]}]}`, "", true},
 		{"a key named signature without a string", `{"messages":[{"role":"user","content":"\"signature\": 5"}]}`, "", false},
+		{"known behind 7 unknown", history("sigA", maxSignatures-1), "a", true},
+		{"known behind 8 unknown: not looked up", history("sigA", maxSignatures), "", true},
+		{"known across windows", `{"messages":[{"role":"assistant","content":[{"type":"thinking","signature":"sigA"}]},{"role":"user","content":"` + strings.Repeat("x", 2*signatureWindow) + `"}]}`, "a", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,4 +78,14 @@ func TestThinkingOriginFindsTheFirstRememberedSignatureInTheBytes(t *testing.T) 
 			}
 		})
 	}
+}
+
+// history is a body whose oldest thinking block is signed sig, followed by n blocks with
+// signatures the relay does not know.
+func history(sig string, n int) string {
+	msgs := []string{`{"role":"assistant","content":[{"type":"thinking","signature":"` + sig + `"}]}`}
+	for i := range n {
+		msgs = append(msgs, `{"role":"assistant","content":[{"type":"thinking","signature":"unknown`+strconv.Itoa(i)+`"}]}`)
+	}
+	return `{"messages":[` + strings.Join(msgs, ",") + `]}`
 }
