@@ -31,13 +31,14 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ccrelay/ccrelay/scripts/bench/session"
 )
 
 const defaultFixture = "fixtures/real-traffic/claude-code/claude-code-2.1.332__02-tool-roundtrip-req1.messages.json"
@@ -196,31 +197,8 @@ type request struct {
 	body   []byte
 }
 
-// findUp resolves a relative path against the working directory or, failing that, its parents
-// (so the default fixture path works from anywhere inside the repository).
-func findUp(path string) string {
-	if filepath.IsAbs(path) {
-		return path
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return path
-	}
-	for {
-		p := filepath.Join(dir, path)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return path
-		}
-		dir = parent
-	}
-}
-
 func loadFixture(path, mode string) (*request, error) {
-	path = findUp(path)
+	path = session.FindUp(path) // the default fixture path works from anywhere in the repository
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("fixture: %w", err)
