@@ -20,22 +20,7 @@ import (
 )
 
 // logBuffer is a goroutine-safe log sink the tests read.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ relaytest.LogBuffer }
 
 // lines returns the log lines that contain every fragment.
 func (l *logBuffer) lines(fragments ...string) []string {

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ccrelay/ccrelay/relay"
@@ -226,31 +225,13 @@ func TestFailoverOnRetryableStatusesBeforeTheFirstByte(t *testing.T) {
 	}
 }
 
-// lockedLog collects log output written from several goroutines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestOneAccessLinePerRequest: one access line per request, with what the client got and
 // without any credential, through slog or through Options.AccessLog (as serve does).
 func TestOneAccessLinePerRequest(t *testing.T) {
 	ix := interaction(t, "anthropic/anthropic-sdk-go/tool_runner_basic.0.json")
 	for _, viaWriter := range []bool{false, true} {
 		up := relaytest.NewUpstream(t, relaytest.Replay(ix))
-		var out lockedLog
+		var out logBuffer
 		opts := relay.Options{
 			Config: configWith(providerFor(config.TypeAnthropic, "anthropic", up.URL, "sk-ant-upstream-secret")),
 			Logger: slog.New(slog.NewTextHandler(&out, nil)),

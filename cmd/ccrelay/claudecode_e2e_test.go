@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ccrelay/ccrelay/relay/relaytest"
 )
 
 // ollamaVersion returns the version of the Ollama answering at base, or "" when none does.
@@ -78,7 +80,7 @@ func TestClaudeCodeThroughZeroConfigServeToARealOllama(t *testing.T) {
 		args = append(args, "--config", cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
+	var stdout, stderr relaytest.LogBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, &stdout, &stderr) }()
 	t.Cleanup(func() {

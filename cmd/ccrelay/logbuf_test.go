@@ -1,31 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ccrelay/ccrelay/relay/relaytest"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestLogLinesAreFlushedWithinTheIntervalAndOnClose(t *testing.T) {
-	var out lockedBuffer
+	var out relaytest.LogBuffer
 	b := newLogBuffer(&out, 20*time.Millisecond)
 	b.Write([]byte("one\n"))
 	deadline := time.Now().Add(2 * time.Second)

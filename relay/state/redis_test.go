@@ -1,11 +1,9 @@
 package state_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,27 +11,9 @@ import (
 	"github.com/ccrelay/ccrelay/relay/state"
 )
 
-// syncBuffer is a log sink safe for the store's probe goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newRedis(t *testing.T, url string, instances int) (*state.Redis, *syncBuffer) {
+func newRedis(t *testing.T, url string, instances int) (*state.Redis, *relaytest.LogBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &relaytest.LogBuffer{}
 	// A timeout well above the default: the tests share a loaded machine, and an outage here
 	// is a stopped server, which refuses connections at once.
 	s, err := state.NewRedis(state.RedisOptions{URL: url, Prefix: "test:", Instances: instances,
@@ -101,7 +81,7 @@ func TestRedisTakeIsTheLocalGCRA(t *testing.T) {
 	}
 }
 
-func must[T any](v T, _ *syncBuffer) T { return v }
+func must[T any](v T, _ *relaytest.LogBuffer) T { return v }
 
 func TestRedisCountersAndValues(t *testing.T) {
 	srv := relaytest.StartRedis(t)
@@ -247,7 +227,7 @@ func TestRedisNeverLogsThePassword(t *testing.T) {
 
 func TestRedisThatDoesNotAnswerCostsOneTimeout(t *testing.T) {
 	srv := relaytest.StartRedis(t)
-	logs := &syncBuffer{}
+	logs := &relaytest.LogBuffer{}
 	s, err := state.NewRedis(state.RedisOptions{URL: srv.URL, Instances: 2, Timeout: 50 * time.Millisecond,
 		ProbeEvery: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {

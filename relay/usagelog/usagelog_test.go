@@ -145,7 +145,7 @@ func (h *blockingHandler) Handle(ctx context.Context, r slog.Record) error {
 func TestAFullBufferDropsLinesWithoutBlocking(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "usage.jsonl")
 	h := &blockingHandler{Handler: slog.DiscardHandler, entered: make(chan struct{}), release: make(chan struct{})}
-	var logs syncBuffer
+	var logs relaytest.LogBuffer
 	l := open(t, path, usagelog.Options{Book: book(t, slog.New(h)), Buffer: 2, FlushEvery: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	l.Observe(&records[2]) // unknown model: the writer stalls on the flag
@@ -175,23 +175,6 @@ func TestAFullBufferDropsLinesWithoutBlocking(t *testing.T) {
 	if !strings.Contains(logs.String(), "lines dropped") || !strings.Contains(logs.String(), "dropped=8") {
 		t.Errorf("the drops are not logged:\n%s", logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestReopenStartsANewFileAfterARotation(t *testing.T) {
