@@ -88,54 +88,61 @@ func newSecret() (string, error) {
 	return "ccr_" + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// clientKeyYAML is k as an entry of server.auth.keys in YAML, indented as under
-// server: auth: keys:.
-func clientKeyYAML(k config.ClientKey) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "    - name: %s\n", strconv.Quote(k.Name))
-	fmt.Fprintf(&b, "      key_sha256: %q\n", k.KeySHA256)
-	if len(k.Models) > 0 {
-		fmt.Fprintf(&b, "      models: [%s]\n", quotedList(k.Models))
-	}
-	writeLimits(&b, k, "      %s: %s\n")
-	if d, m := k.BudgetUSD.Daily, k.BudgetUSD.Monthly; d > 0 || m > 0 {
-		fmt.Fprintf(&b, "      budget_usd: {%s}\n", budgetFields(k.BudgetUSD, ": "))
-	}
-	if k.Expires.Text != "" {
-		fmt.Fprintf(&b, "      expires: %q\n", k.Expires.Text)
-	}
-	return b.String()
+// entryStyle is how a server.auth.keys entry is written in one configuration language.
+type entryStyle struct {
+	head   string // before the entry
+	first  string // before its first key
+	indent string // before its other keys
+	sep    string // between a key and its value
+	budget string // the budget's inline table, a format for its fields
 }
 
-// clientKeyTOML is k as an array-of-tables entry of server.auth.keys.
-func clientKeyTOML(k config.ClientKey) string {
-	var b strings.Builder
-	b.WriteString("[[server.auth.keys]]\n")
-	fmt.Fprintf(&b, "name = %s\n", strconv.Quote(k.Name))
-	fmt.Fprintf(&b, "key_sha256 = %q\n", k.KeySHA256)
-	if len(k.Models) > 0 {
-		fmt.Fprintf(&b, "models = [%s]\n", quotedList(k.Models))
-	}
-	writeLimits(&b, k, "%s = %s\n")
-	if d, m := k.BudgetUSD.Daily, k.BudgetUSD.Monthly; d > 0 || m > 0 {
-		fmt.Fprintf(&b, "budget_usd = { %s }\n", budgetFields(k.BudgetUSD, " = "))
-	}
-	if k.Expires.Text != "" {
-		fmt.Fprintf(&b, "expires = %q\n", k.Expires.Text)
-	}
-	return b.String()
-}
+var (
+	// yamlEntry is an entry of a YAML list, indented as under server: auth: keys:.
+	yamlEntry = entryStyle{first: "    - ", indent: "      ", sep: ": ", budget: "{%s}"}
+	// tomlEntry is an array-of-tables entry.
+	tomlEntry = entryStyle{head: "[[server.auth.keys]]\n", sep: " = ", budget: "{ %s }"}
+)
 
-// writeLimits writes the limits that are set, each with format (key, value).
-func writeLimits(b *strings.Builder, k config.ClientKey, format string) {
+// clientKeyYAML is k as an entry of server.auth.keys in YAML.
+func clientKeyYAML(k config.ClientKey) string { return clientKeyEntry(k, yamlEntry) }
+
+// clientKeyTOML is k as an entry of server.auth.keys in TOML.
+func clientKeyTOML(k config.ClientKey) string { return clientKeyEntry(k, tomlEntry) }
+
+// clientKeyEntry writes k's set fields in style st; strings are JSON-quoted, which both
+// languages read.
+func clientKeyEntry(k config.ClientKey, st entryStyle) string {
+	var b strings.Builder
+	b.WriteString(st.head)
+	field := func(key, value string) {
+		if b.Len() == len(st.head) {
+			b.WriteString(st.first)
+		} else {
+			b.WriteString(st.indent)
+		}
+		b.WriteString(key + st.sep + value + "\n")
+	}
+	field("name", strconv.Quote(k.Name))
+	field("key_sha256", strconv.Quote(k.KeySHA256))
+	if len(k.Models) > 0 {
+		field("models", "["+quotedList(k.Models)+"]")
+	}
 	for _, l := range []struct {
 		key string
 		v   int
 	}{{"rpm_limit", k.RPMLimit}, {"tpm_limit", k.TPMLimit}, {"max_concurrent", k.MaxConcurrent}} {
 		if l.v != 0 {
-			fmt.Fprintf(b, format, l.key, strconv.Itoa(l.v))
+			field(l.key, strconv.Itoa(l.v))
 		}
 	}
+	if k.BudgetUSD.Daily > 0 || k.BudgetUSD.Monthly > 0 {
+		field("budget_usd", fmt.Sprintf(st.budget, budgetFields(k.BudgetUSD, st.sep)))
+	}
+	if k.Expires.Text != "" {
+		field("expires", strconv.Quote(k.Expires.Text))
+	}
+	return b.String()
 }
 
 // budgetFields are the budget's set fields, "daily: 5, monthly: 50" (sep ": " or " = ").
