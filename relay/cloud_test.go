@@ -174,10 +174,7 @@ func TestVertexThroughTheRelayWithApplicationDefaultCredentials(t *testing.T) {
 // anthropic_version, the betas it accepts, and the conversation untouched; and what the client
 // was told in x-ccrelay-degraded.
 func TestClaudeCodeRequestsReachTheCloudsWithAcceptedKeysOnly(t *testing.T) {
-	reqs, err := claudecode.Load(relaytest.Fixture(t, "claude-code"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	reqs := claudecode.Requests(t)
 	tokenURL, _ := fakeGoogleToken(t)
 	adc := filepath.Join(t.TempDir(), "adc.json")
 	if err := os.WriteFile(adc, []byte(`{"type":"authorized_user","client_id":"id.apps.googleusercontent.com","client_secret":"s","refresh_token":"r","token_uri":"`+tokenURL+`"}`), 0o600); err != nil {

@@ -11,18 +11,6 @@ import (
 // trafficDir holds the recorded real traffic (read only).
 const trafficDir = "../../fixtures/real-traffic"
 
-// ccRequest is one request recorded from real Claude Code (fixtures/real-traffic/claude-code).
-type ccRequest = claudecode.Request
-
-func loadClaudeCode(t testing.TB) []ccRequest {
-	t.Helper()
-	reqs, err := claudecode.Load(filepath.Join(trafficDir, "claude-code"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reqs
-}
-
 // testdata returns a file of testdata/ (hand-made bodies: every feature the walker reports in
 // one request, and awkward but valid spellings).
 func testdata(t testing.TB, name string) []byte {
@@ -37,7 +25,7 @@ func testdata(t testing.TB, name string) []byte {
 // corpus is every body the package's tests know.
 func corpus(t testing.TB) [][]byte {
 	bodies := [][]byte{testdata(t, "kitchen_sink.json"), testdata(t, "awkward.json")}
-	for _, r := range loadClaudeCode(t) {
+	for _, r := range claudecode.Requests(t) {
 		bodies = append(bodies, r.Compact, r.Body)
 	}
 	for _, s := range extraBodies {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/relaytest/claudecode"
+
 	"github.com/tidwall/gjson"
 )
 
@@ -12,8 +14,8 @@ import (
 // skipped the next time, and only when every byte is the same: a changed array is validated
 // again, an invalid one is refused, and what follows the array is still validated.
 func TestKnownToolsAreSkippedOnlyWhenIdentical(t *testing.T) {
-	r := loadClaudeCode(t)[0]
-	for _, c := range loadClaudeCode(t) {
+	r := claudecode.Requests(t)[0]
+	for _, c := range claudecode.Requests(t) {
 		if len(gjson.GetBytes(c.Compact, "tools").Raw) > len(gjson.GetBytes(r.Compact, "tools").Raw) {
 			r = c
 		}

@@ -185,7 +185,7 @@ func TestAccuracy(t *testing.T) {
 			len(ratios), ratios[len(ratios)/2], ratios[len(ratios)/10], ratios[len(ratios)*9/10], within)
 	}
 
-	for _, r := range loadClaudeCode(t) {
+	for _, r := range claudecode.Requests(t) {
 		if !r.CountTokens {
 			continue
 		}
@@ -250,18 +250,6 @@ func TestImageTokens(t *testing.T) {
 // trafficDir holds the recorded real traffic (read only).
 const trafficDir = "../../fixtures/real-traffic"
 
-// ccRequest is one request recorded from real Claude Code (fixtures/real-traffic/claude-code).
-type ccRequest = claudecode.Request
-
-func loadClaudeCode(t testing.TB) []ccRequest {
-	t.Helper()
-	reqs, err := claudecode.Load(filepath.Join(trafficDir, "claude-code"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reqs
-}
-
 // FuzzTokens feeds arbitrary bodies to Tokens: nothing may panic, and the estimate is at least 1.
 func FuzzTokens(f *testing.F) {
 	f.Add([]byte(`{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","data":"AA=="}}]}]}`))
@@ -276,7 +264,7 @@ func FuzzTokens(f *testing.F) {
 // BenchmarkTokens estimates the ~49 KB Claude Code request of a tool round trip.
 func BenchmarkTokens(b *testing.B) {
 	var req []byte
-	for _, r := range loadClaudeCode(b) {
+	for _, r := range claudecode.Requests(b) {
 		if r.Name == "claude-code-2.1.332__02-tool-roundtrip-req1.messages" {
 			req = r.Compact
 		}

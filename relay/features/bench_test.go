@@ -4,20 +4,22 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/relaytest/claudecode"
+
 	"github.com/tidwall/gjson"
 )
 
 // benchRequest is the ~49 KB Claude Code request of a tool round trip, compacted to its wire
 // form (the fixture stores it re-indented inside a JSON record).
-func benchRequest(b *testing.B) ccRequest {
+func benchRequest(b *testing.B) claudecode.Request {
 	b.Helper()
-	for _, r := range loadClaudeCode(b) {
+	for _, r := range claudecode.Requests(b) {
 		if r.Name == "claude-code-2.1.332__02-tool-roundtrip-req1.messages" {
 			return r
 		}
 	}
 	b.Fatal("fixture claude-code-2.1.332__02-tool-roundtrip-req1.messages.json not found")
-	return ccRequest{}
+	return claudecode.Request{}
 }
 
 func BenchmarkDetect(b *testing.B) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/relaytest/claudecode"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidwall/gjson"
 )
@@ -117,7 +119,7 @@ func checkInvariants(t *testing.T, provider string, r ccResult) {
 // counts per provider are kept in a golden file.
 func TestClaudeCodeByProvider(t *testing.T) {
 	var g strings.Builder
-	for _, req := range loadClaudeCode(t) {
+	for _, req := range claudecode.Requests(t) {
 		g.WriteString("== " + req.Name + "\n")
 		for _, p := range Providers {
 			r := runProvider(p, req.Body, req.Betas, req.CountTokens)

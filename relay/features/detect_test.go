@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/relaytest/claudecode"
+
 	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/google/go-cmp/cmp"
 )
@@ -177,7 +179,7 @@ func TestDetectValues(t *testing.T) {
 // its output_config, context_management, defer_loading, metadata, safeguards, betas.
 func TestDetectClaudeCode(t *testing.T) {
 	var b strings.Builder
-	for _, r := range loadClaudeCode(t) {
+	for _, r := range claudecode.Requests(t) {
 		u := Detect(r.Body, r.Betas)
 		u.CountTokens = r.CountTokens
 		// The compact wire form must give the same answer.

@@ -3,6 +3,8 @@ package features
 import (
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/relaytest/claudecode"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidwall/gjson"
 )
@@ -42,7 +44,7 @@ func compareTop(body []byte, betas []string) string {
 // kitchen sink, the awkward one and the Apply cases.
 func corpus(t testing.TB) [][]byte {
 	bodies := [][]byte{[]byte(kitchenSink), []byte(awkward)}
-	for _, r := range loadClaudeCode(t) {
+	for _, r := range claudecode.Requests(t) {
 		bodies = append(bodies, r.Compact, r.Body)
 	}
 	for _, tc := range append(append([]applyCase(nil), defaultCases...), overrideCases...) {
@@ -171,7 +173,7 @@ func TestInertMeansApplyChangesNothing(t *testing.T) {
 		t.Fatal("no decision was inert: the test checked nothing")
 	}
 	// The relay's common case: a Claude Code request to Anthropic within the model's ceiling.
-	for _, r := range loadClaudeCode(t) {
+	for _, r := range claudecode.Requests(t) {
 		d := Decide("anthropic", nil, DetectTop(r.Compact, r.Betas))
 		if !d.Inert(MaxTokensCeiling("anthropic", gjson.GetBytes(r.Compact, "model").Str)) {
 			t.Errorf("%s: a Claude Code request to anthropic is not inert: %+v", r.Name, d.Items)

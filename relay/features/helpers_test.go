@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ccrelay/ccrelay/relay/relaytest/claudecode"
-
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -40,18 +38,6 @@ func golden(t *testing.T, name string, got []byte) {
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("%s differs (-want +got, run go test -update to accept):\n%s", path, diff)
 	}
-}
-
-// ccRequest is one request recorded from real Claude Code (fixtures/real-traffic/claude-code).
-type ccRequest = claudecode.Request
-
-func loadClaudeCode(t testing.TB) []ccRequest {
-	t.Helper()
-	reqs, err := claudecode.Load(filepath.Join(trafficDir, "claude-code"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reqs
 }
 
 // usageSummary renders a Usage for goldens and diffs.

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ccrelay/ccrelay/relay/relaytest/claudecode"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidwall/gjson"
 )
@@ -51,7 +53,7 @@ func deleteKeys(v any, top, nested []string) any {
 // it means the input minus exactly the stripped keys.
 func TestStripPreservesBytes(t *testing.T) {
 	bodies := map[string][]byte{"awkward": []byte(awkward)}
-	for _, r := range loadClaudeCode(t) {
+	for _, r := range claudecode.Requests(t) {
 		bodies[r.Name] = r.Body
 		bodies[r.Name+"/compact"] = r.Compact
 	}

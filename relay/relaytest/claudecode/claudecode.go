@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"testing"
 
 	"github.com/tidwall/gjson"
 )
@@ -23,6 +25,23 @@ type Request struct {
 	Betas       []string // the anthropic-beta header's values, as recorded
 	CountTokens bool     // a count_tokens request
 	Reply       string   // the capturing server's reply, when recorded
+}
+
+// Dir is where the recordings are, found from this file's own place in the repository, so
+// that a test in any package can load them.
+func Dir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "fixtures", "real-traffic", "claude-code")
+}
+
+// Requests loads every recording in Dir, failing t when they cannot be read.
+func Requests(t testing.TB) []Request {
+	t.Helper()
+	reqs, err := Load(Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reqs
 }
 
 // Load reads every recording in dir (fixtures/real-traffic/claude-code), sorted by name,
