@@ -37,12 +37,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRedisTakeIsTheLocalGCRA(t *testing.T) {
-	srv := relaytest.StartRedis(t)
 	ctx := context.Background()
-	for _, s := range []struct {
-		name  string
-		store state.Store
-	}{{"local", state.NewLocal(nil)}, {"redis", must(newRedis(t, srv.URL, 1))}} {
+	for _, s := range bothStores(t) {
 		t.Run(s.name, func(t *testing.T) {
 			// 30 per minute, burst 30: 30 fit at once, the 31st waits about one interval (2s).
 			for i := range 30 {
@@ -81,15 +77,23 @@ func TestRedisTakeIsTheLocalGCRA(t *testing.T) {
 	}
 }
 
-func must[T any](v T, _ *relaytest.LogBuffer) T { return v }
+// namedStore is a store under test.
+type namedStore struct {
+	name  string
+	store state.Store
+}
+
+// bothStores returns a Local store and a Redis store on a redis-server of the test's own, for
+// tests that hold both to the same behaviour.
+func bothStores(t *testing.T) []namedStore {
+	srv := relaytest.StartRedis(t)
+	r, _ := newRedis(t, srv.URL, 1)
+	return []namedStore{{"local", state.NewLocal(nil)}, {"redis", r}}
+}
 
 func TestRedisCountersAndValues(t *testing.T) {
-	srv := relaytest.StartRedis(t)
 	ctx := context.Background()
-	for _, s := range []struct {
-		name  string
-		store state.Store
-	}{{"local", state.NewLocal(nil)}, {"redis", must(newRedis(t, srv.URL, 1))}} {
+	for _, s := range bothStores(t) {
 		t.Run(s.name, func(t *testing.T) {
 			st := s.store
 			if v, _ := st.Add(ctx, "c", 1.5, 200*time.Millisecond); v != 1.5 {
