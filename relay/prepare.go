@@ -144,7 +144,7 @@ func (r *Relay) prepare(ctx context.Context, in *inbound, c candidate, origin st
 		pl.body = b
 	}
 	if hasThinking && needsThinkingStrip(u, origin, in.body) {
-		b, n, err := stripThinking(pl.body)
+		b, n, err := body.StripThinking(pl.body)
 		if err != nil {
 			return nil, nil, errorf(http.StatusInternalServerError, "could not remove foreign thinking blocks: %v", err)
 		}

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"maps"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/body"
 )
 
 // candidates returns the providers that serve model, in configuration order. A provider serves a model it maps or lists; one that declares no
@@ -122,7 +122,7 @@ func (r *Relay) order(ctx context.Context, in *inbound, cands []candidate) (*pla
 	// a session sticks to the provider that served it, so its prompt cache stays warm. The
 	// history is looked at only when it can hold thinking blocks (one fast scan of the bytes).
 	preferred := ""
-	if (len(cands) > 1 || !claudePlatform(cands[0].u.cfg.Type)) && mayHoldThinking(in.body) {
+	if (len(cands) > 1 || !claudePlatform(cands[0].u.cfg.Type)) && body.MayHoldThinking(in.body) {
 		pn.origin, pn.hasThinking = r.thinkingOrigin(in.body)
 		if slices.Contains(allowed, pn.origin) {
 			preferred = pn.origin
@@ -164,14 +164,4 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// mayHoldThinking reports whether a body can hold signed or redacted thinking blocks, with two
-// fast scans of its bytes (most requests of a session without thinking have neither word). The
-// patterns are the keys' tails, without their opening quote: bytes.Index looks for the first
-// byte before comparing, and a quote is the commonest byte of JSON (measured on Claude Code's
-// 49 KB first turn: 20 µs instead of 30 µs). A tail can match inside a string: a false "maybe"
-// only costs the precise scan (thinkingOrigin) that follows.
-func mayHoldThinking(body []byte) bool {
-	return bytes.Contains(body, []byte(`gnature"`)) || bytes.Contains(body, []byte(`dacted_thinking"`))
 }

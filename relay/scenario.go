@@ -1,16 +1,15 @@
 package relay
 
 import (
-	"bytes"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/ccrelay/ccrelay/relay/apierr"
+	"github.com/ccrelay/ccrelay/relay/body"
 	"github.com/ccrelay/ccrelay/relay/config"
 	"github.com/ccrelay/ccrelay/relay/estimate"
 	"github.com/ccrelay/ccrelay/relay/features"
-	"github.com/tidwall/gjson"
 )
 
 // Scenario routing (routing.scenarios): a request of a kind — a subagent's, a background
@@ -72,9 +71,9 @@ func (r *Relay) inScenario(in *inbound, when string) bool {
 	case config.ScenarioThinking:
 		return in.uses.Uses(features.ThinkingEnabled) || in.uses.Uses(features.ThinkingAdaptive)
 	case config.ScenarioWebSearch:
-		return usesWebSearch(in.body)
+		return body.DeclaresToolType(in.body, "web_search_")
 	case config.ScenarioImage:
-		return lastUserTurnHasImage(in.body)
+		return body.LastUserTurnHasImage(in.body)
 	case config.ScenarioLongContext:
 		limit := r.cfg.Routing.LongContextTokens
 		if limit == 0 {
@@ -83,52 +82,6 @@ func (r *Relay) inScenario(in *inbound, when string) bool {
 		return longContext(in.body, limit)
 	}
 	return false
-}
-
-// usesWebSearch reports whether the request declares a web search server tool
-// (type web_search_YYYYMMDD).
-func usesWebSearch(body []byte) bool {
-	if !bytes.Contains(body, []byte(`"web_search_`)) {
-		return false
-	}
-	found := false
-	gjson.GetBytes(body, "tools").ForEach(func(_, t gjson.Result) bool {
-		found = strings.HasPrefix(t.Get("type").Str, "web_search_")
-		return !found
-	})
-	return found
-}
-
-// lastUserTurnHasImage reports whether the last user message holds an image block (at the top
-// of its content or inside a tool_result), the turn the model is about to look at.
-func lastUserTurnHasImage(body []byte) bool {
-	if !bytes.Contains(body, []byte(`"image"`)) {
-		return false
-	}
-	var last gjson.Result
-	gjson.GetBytes(body, "messages").ForEach(func(_, m gjson.Result) bool {
-		if m.Get("role").Str == "user" {
-			last = m
-		}
-		return true
-	})
-	found := false
-	var visit func(_, b gjson.Result) bool
-	visit = func(_, b gjson.Result) bool {
-		switch b.Get("type").Str {
-		case "image":
-			found = true
-		case "tool_result":
-			if c := b.Get("content"); c.IsArray() {
-				c.ForEach(visit)
-			}
-		}
-		return !found
-	}
-	if c := last.Get("content"); c.IsArray() {
-		c.ForEach(visit)
-	}
-	return found
 }
 
 // Bounds of the long_context decision: JSON spends at least estCharsPerToken bytes of body on

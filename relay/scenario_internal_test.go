@@ -5,29 +5,6 @@ import (
 	"testing"
 )
 
-func TestScenarioDetectors(t *testing.T) {
-	img := `{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}`
-	cases := []struct {
-		name string
-		body string
-		fn   func([]byte) bool
-		want bool
-	}{
-		{"web search tool", `{"tools":[{"name":"Bash","input_schema":{}},{"type":"web_search_20260209","name":"web_search"}]}`, usesWebSearch, true},
-		{"the word in a message is not a tool", `{"messages":[{"role":"user","content":"\"web_search_x\""}],"tools":[{"name":"Bash"}]}`, usesWebSearch, false},
-		{"no tools", `{"messages":[]}`, usesWebSearch, false},
-		{"image at the top of the last user turn", `{"messages":[{"role":"user","content":[` + img + `]}]}`, lastUserTurnHasImage, true},
-		{"image in a tool_result of the last user turn", `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[` + img + `]}]}]}`, lastUserTurnHasImage, true},
-		{"image in an earlier user turn only", `{"messages":[{"role":"user","content":[` + img + `]},{"role":"assistant","content":"y"},{"role":"user","content":"z"}]}`, lastUserTurnHasImage, false},
-		{"a text block that says image", `{"messages":[{"role":"user","content":[{"type":"text","text":"\"image\""}]}]}`, lastUserTurnHasImage, false},
-	}
-	for _, tc := range cases {
-		if got := tc.fn([]byte(tc.body)); got != tc.want {
-			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
-
 func TestLongContextBounds(t *testing.T) {
 	msg := func(text string) []byte {
 		return []byte(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"` + text + `"}]}`)

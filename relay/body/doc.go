@@ -8,6 +8,10 @@
 // body holds below the top level (Nested: cache_control in messages, images, documents, tools,
 // tool history) only when a caller asks, by one walk, at most once.
 //
+// history.go answers what the conversation holds that routing needs (thinking signatures
+// from the end, the tools declared, the images of the last user turn) and removes thinking
+// blocks, for the relay's thinking affinity and scenario rules.
+//
 // Nothing here unmarshals a body. The validator (index.go) and the walker (walk.go, scan.go)
 // find where each value starts and ends with a small allocation-free scanner, which gjson's
 // ForEach cannot do without unescaping every string it passes; the walker reads the few values
